@@ -1,0 +1,47 @@
+"""Helpers shared by config files: `:arg` parsing, the offline CIFAR-10 copy, smoke variants."""
+
+import os
+
+import ml_collections
+
+
+def parse_arg(arg, **defaults):
+  """Parses 'a,b=2' after the config path into defaults' keys (big_vision's parse_arg).
+
+  A bare name sets a boolean default to True; unknown names raise ValueError listing the known ones.
+  """
+  args = ml_collections.ConfigDict(defaults)
+  for item in filter(None, (arg or '').split(',')):
+    key, eq, value = item.partition('=')
+    if key.startswith('resnet') and 'depth' in defaults and not eq:
+      key, value, eq = 'depth', key[len('resnet') :], '='
+    if key not in defaults:
+      raise ValueError(f'Unknown config argument {key!r}; choose from {sorted(defaults)}')
+    if not eq:
+      args[key] = True
+    elif isinstance(defaults[key], bool):
+      args[key] = value.lower() in ('1', 'true', 'yes')
+    else:
+      args[key] = type(defaults[key])(value)
+  return args
+
+
+def use_cifar10_jpeg75(config) -> None:
+  """Points the data at the lossy JPEG copy of CIFAR-10 under $JAXLAND_DATA_DIR/cifar10/."""
+  root = os.environ.get('JAXLAND_DATA_DIR', '')
+  config.data.name = 'image_folder'
+  config.data.folder = os.path.join(root, 'cifar10', 'cifar10-jpeg75.tar.xz') if root else ''
+  config.data.folder_name = 'cifar10_jpeg75'
+
+
+def smoke(config, model: str | None = None) -> None:
+  """Turns a config into a seconds-long CPU run: few steps, small data, small model."""
+  config.data.train_subset = 2048
+  config.data.test_subset = 512
+  config.data.batch_size = 64
+  config.data.eval_batch_size = 256
+  if model:
+    config.model.name = model
+  config.train.num_epochs = 1
+  config.train.max_steps = 20
+  config.train.log_every_steps = 5

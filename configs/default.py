@@ -1,0 +1,118 @@
+"""Every jaxland setting, with its default and meaning. Experiments import and override this.
+
+Run: python -m jaxland.main --config=configs/default.py --workdir=runs/default
+Expect: the Fashion-MNIST MLP of configs/fashion_mlp.py (about 85% test accuracy after 2 epochs).
+"""
+
+import ml_collections
+
+
+def get_config():
+  """Returns the full default config; every key a run can read is present here."""
+  config = ml_collections.ConfigDict()
+  config.task = 'train'  # What runs: see jaxland.main.TASKS.
+  config.seed = 0  # Master seed; init_seed / data_seed default to it.
+  config.init_seed = -1  # Seed of the initial weights (-1: use `seed`).
+  config.data_seed = -1  # Seed of batch order, augmentation and dropout (-1: use `seed`).
+  config.resume = True  # Continue from the workdir's last checkpoint when there is one.
+  config.overwrite = False  # Allow a workdir that holds a different config.
+
+  config.data = ml_collections.ConfigDict()
+  # mnist | fashion_mnist | cifar10 | cifar100 | image_folder | digits | synthetic
+  config.data.name = 'fashion_mnist'
+  config.data.data_dir = ''  # TFDS data dir ('' = $TFDS_DATA_DIR or ~/tensorflow_datasets).
+  config.data.manual_dir = ''  # Original files for offline preparation ('' = look in known places).
+  config.data.folder = (
+    ''  # image_folder only: split/class/image tree, or a .tar/.tar.xz/.zip of one.
+  )
+  config.data.folder_name = ''  # image_folder only: the name results report (e.g. cifar10_jpeg75).
+  config.data.fallback = (
+    ''  # Dataset to use, saying so loudly, when `name` can't be had offline ('' = fail).
+  )
+  config.data.val_size = 0  # Examples held out of train as the validation split (0 = none).
+  config.data.train_subset = 0  # Use only the first N training examples (0 = all).
+  config.data.test_subset = 0  # Use only the first N test examples (0 = all).
+  config.data.batch_size = 128  # Global train batch (split across devices).
+  config.data.eval_batch_size = 1000  # Global eval batch; the last one is padded and masked.
+  config.data.augment = ml_collections.ConfigDict()
+  config.data.augment.crop = False  # Random crop after zero padding by `pad` pixels.
+  config.data.augment.pad = 4
+  config.data.augment.flip = False  # Random horizontal flip.
+  config.data.synthetic = ml_collections.ConfigDict()  # synthetic only (benchmarks).
+  config.data.synthetic.num_train = 2048
+  config.data.synthetic.num_test = 512
+  config.data.synthetic.image_shape = (32, 32, 3)
+  config.data.synthetic.num_classes = 10
+
+  config.model = ml_collections.ConfigDict()  # Passed to jaxland.models.get_model(**config.model).
+  config.model.name = 'mlp'  # mlp | convnet | resnet20/32/44/56/110 | resnet18/34 | mobilenetv2
+  config.model.hidden_sizes = (100,)
+  config.model.activation = 'relu'
+  config.model.dropout = 0.0
+  config.model.batch_norm = False
+  config.model.bn_momentum = 0.9  # flax decay: PyTorch momentum 0.1 == flax 0.9.
+  config.model.dtype = 'float32'  # Compute dtype: float32 | bfloat16 (params stay float32).
+
+  config.optim = ml_collections.ConfigDict()
+  config.optim.name = 'sgd'  # sgd | adam | adamw
+  config.optim.learning_rate = 0.01  # Base (peak) learning rate the schedule scales.
+  config.optim.momentum = 0.9  # sgd only (0 = plain SGD).
+  config.optim.nesterov = False
+  config.optim.b1 = 0.9  # adam / adamw.
+  config.optim.b2 = 0.999
+  config.optim.eps = 1e-8
+  config.optim.weight_decay = 0.0  # Coupled L2 as in PyTorch: wd * param added to the gradient.
+  config.optim.decoupled_weight_decay = 0.0  # Decoupled decay (AdamW style), lr-scaled.
+  config.optim.grad_clip_norm = 0.0  # Clip the global gradient norm (0 = off).
+  config.optim.schedule = ml_collections.ConfigDict()
+  config.optim.schedule.name = 'constant'  # See jaxland.optim.schedules.SCHEDULES.
+  config.optim.schedule.warmup_epochs = 0.0  # Linear warm-up from 0 before the schedule.
+  config.optim.schedule.decay_every_epochs = 0  # step: multiply by gamma every k epochs.
+  config.optim.schedule.gamma = 0.1
+  config.optim.schedule.boundaries_steps = ()  # piecewise: iteration boundaries ...
+  config.optim.schedule.scales = ()  # ... and the factor applied at each boundary.
+  config.optim.schedule.t0_epochs = 0  # cosine_restarts: first period (PyTorch T_0) ...
+  config.optim.schedule.t_mult = 1  # ... period multiplier (T_mult) ...
+  config.optim.schedule.eta_min = 0.0  # ... and minimum LR (also cosine's floor).
+  config.optim.schedule.restart_every_epochs = 0  # Restart any schedule every R epochs (0 = never).
+  config.optim.schedule.pct_start = 0.3  # onecycle (PyTorch OneCycleLR arguments).
+  config.optim.schedule.div_factor = 25.0
+  config.optim.schedule.final_div_factor = 1e4
+  config.optim.schedule.anneal = 'cos'  # onecycle phases: cos | linear.
+  config.optim.schedule.three_phase = False
+  config.optim.schedule.base_lr = (
+    1e-3  # cyclic (PyTorch CyclicLR): lower LR; upper is learning_rate.
+  )
+  config.optim.schedule.step_size_up = 2000  # cyclic: iterations per half cycle.
+  config.optim.schedule.mode = 'triangular'  # cyclic: triangular | triangular2 | exp_range.
+  config.optim.schedule.exp_gamma = 1.0  # cyclic exp_range.
+  config.optim.schedule.cycle_momentum = False  # onecycle / cyclic: momentum runs inversely.
+  config.optim.schedule.base_momentum = 0.85
+  config.optim.schedule.max_momentum = 0.95
+
+  config.repulsion = ml_collections.ConfigDict()
+  config.repulsion.enabled = False  # Off: anchors are still kept ("virtual") to log the drift.
+  config.repulsion.mode = 'sum'  # sum | merged | l2
+  config.repulsion.strength = 1.0
+  config.repulsion.width = 10.0  # Kernel width sigma (the thesis' width^2 = 100).
+  config.repulsion.capacity = 4  # Anchor slots (fixed, so adding an anchor never recompiles).
+  config.repulsion.anchor_epochs = ()  # Set an anchor after these epochs ...
+  config.repulsion.anchor_every = 0  # ... or every k epochs ...
+  config.repulsion.anchor_from = ''  # ... or from an Orbax checkpoint: '<run dir>[:step]'.
+  config.repulsion.mask = 'all'  # Which params count in the distance: all | kernels.
+
+  config.train = ml_collections.ConfigDict()
+  config.train.num_epochs = 2
+  config.train.log_every_steps = 50
+  config.train.eval_every_epochs = 1
+  config.train.checkpoint_every_epochs = 1
+  config.train.keep_checkpoints = 2  # Keep the last K checkpoints (plus the best).
+  config.train.best_metric = 'val/accuracy'  # Used for best-checkpoint keeping and early stopping
+  #                                           (falls back to test/accuracy without a val split).
+  config.train.early_stopping_patience = 0  # Epochs without improvement before stopping (0 = off).
+  config.train.trajectory_every_steps = (
+    0  # Save params every k steps to workdir/trajectory (0 = off).
+  )
+  config.train.save_batch_order = False  # Save each epoch's example order (for replay studies).
+  config.train.max_steps = 0  # Stop after this many steps (0 = num_epochs); for smoke tests.
+  return config

@@ -1,0 +1,412 @@
+"""Curvature-vector products of a dataset loss: Hessian (forward-over-reverse) and Gauss-Newton.
+
+The loss is a pure function of the params, averaged over a fixed list of batches stacked along a
+leading axis and weighted by their real example counts (a padded last batch counts only its real
+examples). Each product is one `lax.scan` over the batches inside jit; when the batch arrays are
+sharded over a ('data',) mesh the same code runs data parallel, jit inserting the reductions.
+
+Products act on raveled vectors (`jax.flatten_util.ravel_pytree` order), so Lanczos and the trace
+and density estimators see a plain matrix. An `Operator` carries its matvec as a
+`jax.tree_util.Partial`: the params and batches are pytree leaves of it, so passing the matvec into
+a jitted solver makes them arguments (not baked-in constants), and a new checkpoint of the same
+model reuses the compiled solver.
+"""
+
+import dataclasses
+from collections.abc import Callable
+
+import flax.errors
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.flatten_util import ravel_pytree
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+from jax.tree_util import Partial
+
+BN_MODES = ('eval', 'train')
+LOSSES = {'xent': optax.softmax_cross_entropy_with_integer_labels}
+KINDS = ('hessian', 'ggn')
+
+
+# ----------------------------------------------------------------------------------- pure losses
+
+
+@dataclasses.dataclass(frozen=True)
+class _ModelLogits:
+  """Logits and per-example weights of a Flax model; hashable so compiled solvers are reused."""
+
+  model: nn.Module
+  bn_mode: str
+  image_key: str
+  mask_key: str
+
+  def __call__(self, batch_stats, params, batch):
+    variables = {'params': params}
+    if batch_stats:
+      variables['batch_stats'] = batch_stats
+    x = batch[self.image_key]
+    if self.bn_mode == 'eval':
+      logits = self.model.apply(variables, x, train=False)
+    else:
+      try:
+        logits, _ = self.model.apply(variables, x, train=True, mutable=['batch_stats'])
+      except flax.errors.InvalidRngError as e:
+        raise ValueError(
+          "bn_mode='train' runs the model with train=True, which switches on dropout layers "
+          'that are not controlled by a `dropout` field of the model; curvature needs a '
+          "deterministic loss: use bn_mode='eval' or a model without dropout"
+        ) from e
+    mask = batch.get(self.mask_key)
+    weights = jnp.ones(logits.shape[:1], logits.dtype) if mask is None else mask
+    return logits, weights.astype(logits.dtype)
+
+
+@dataclasses.dataclass(frozen=True)
+class _ModelLoss:
+  """Masked sum of per-example losses and the number of real examples of one batch."""
+
+  logits_fn: _ModelLogits
+  loss: str
+  label_key: str
+
+  def __call__(self, batch_stats, params, batch):
+    logits, weights = self.logits_fn(batch_stats, params, batch)
+    per_example = LOSSES[self.loss](logits, batch[self.label_key])
+    return jnp.sum(weights * per_example), jnp.sum(weights)
+
+
+def _deterministic(model, bn_mode):
+  if bn_mode not in BN_MODES:
+    raise ValueError(f'bn_mode={bn_mode!r}; choose from {BN_MODES}')
+  if bn_mode == 'train' and getattr(model, 'dropout', 0.0):
+    # Dropout has no params, so a clone with dropout=0 computes the same function minus the noise.
+    model = model.clone(dropout=0.0)
+  return model
+
+
+def make_logits_fn(model, batch_stats, bn_mode='eval', *, image_key='image', mask_key='mask'):
+  """Pure `logits_fn(params, batch) -> (logits [B, K], weights [B])` of a Flax model.
+
+  bn_mode='eval' uses the running BatchNorm statistics (train=False, dropout off). bn_mode='train'
+  normalises with the statistics of each batch (train=True) and discards their updates; dropout is
+  switched off by cloning the model with dropout=0 when it has a `dropout` field, and a model with
+  other dropout raises ValueError when traced. Weights are batch[mask_key] (1 for real examples,
+  0 for padding) or all ones.
+  """
+  model = _deterministic(model, bn_mode)
+  return Partial(_ModelLogits(model, bn_mode, image_key, mask_key), batch_stats)
+
+
+def make_loss_fn(
+  model,
+  batch_stats,
+  bn_mode='eval',
+  loss='xent',
+  *,
+  image_key='image',
+  label_key='label',
+  mask_key='mask',
+):
+  """Pure `loss_fn(params, batch) -> (sum of per-example losses, example count)` of a Flax model.
+
+  The dataset loss is sum(loss sums) / sum(counts) over the batches. See `make_logits_fn` for
+  bn_mode and dropout; loss='xent' is softmax cross-entropy with integer labels. In train mode the
+  batch statistics include padded examples, so use full batches there (model_operator checks).
+  """
+  if loss not in LOSSES:
+    raise ValueError(f'loss={loss!r}; choose from {sorted(LOSSES)}')
+  model = _deterministic(model, bn_mode)
+  logits_fn = _ModelLogits(model, bn_mode, image_key, mask_key)
+  return Partial(_ModelLoss(logits_fn, loss, label_key), batch_stats)
+
+
+# -------------------------------------------------------------------------------- scans over data
+
+
+def _tree_add(a, b):
+  return jax.tree.map(jnp.add, a, b)
+
+
+def _hvp_scan(loss_fn, x, batches, v):
+  """(sum_b H_b v) / (sum_b n_b), where loss_fn(x, batch) -> (loss sum, count)."""
+  grad_fn = jax.grad(loss_fn, has_aux=True)
+  dtype = ravel_pytree(x)[0].dtype
+
+  def body(carry, batch):
+    acc, total = carry
+    (_, count), (hv, _) = jax.jvp(lambda y: grad_fn(y, batch), (x,), (v,))
+    return (_tree_add(acc, hv), total + count.astype(dtype)), None
+
+  init = (jax.tree.map(jnp.zeros_like, x), jnp.zeros((), dtype))
+  (acc, total), _ = jax.lax.scan(body, init, batches)
+  return jax.tree.map(lambda a: a / total, acc)
+
+
+def _ggn_scan(logits_fn, x, batches, v):
+  """(sum_b J_b^T H_out J_b v) / (sum_b n_b), H_out the softmax-xent Hessian in logit space."""
+  dtype = ravel_pytree(x)[0].dtype
+
+  def body(carry, batch):
+    acc, total = carry
+    logits, f_lin, weights = jax.linearize(lambda y: logits_fn(y, batch), x, has_aux=True)
+    jv = f_lin(v)
+    p = jax.nn.softmax(logits, axis=-1)
+    # Hessian of -log softmax(z)_y in z is diag(p) - p p^T, the same for every label.
+    h_jv = p * jv - p * jnp.sum(p * jv, axis=-1, keepdims=True)
+    (gv,) = jax.linear_transpose(f_lin, x)(weights[:, None] * h_jv)
+    return (_tree_add(acc, gv), total + jnp.sum(weights).astype(dtype)), None
+
+  init = (jax.tree.map(jnp.zeros_like, x), jnp.zeros((), dtype))
+  (acc, total), _ = jax.lax.scan(body, init, batches)
+  return jax.tree.map(lambda a: a / total, acc)
+
+
+def _leaf_paths(params):
+  """'/'-joined path of every leaf, in ravel_pytree order."""
+  leaves = jax.tree_util.tree_flatten_with_path(params)[0]
+  return [jax.tree_util.keystr(path, simple=True, separator='/') for path, _ in leaves]
+
+
+def block_leaf_ids(params, prefix):
+  """Indices of the leaves whose path starts with `prefix` ('Conv_0', 'Block_1/Conv_0' or a tuple)."""
+  parts = tuple(prefix.split('/')) if isinstance(prefix, str) else tuple(str(p) for p in prefix)
+  paths = _leaf_paths(params)
+  ids = tuple(i for i, p in enumerate(paths) if tuple(p.split('/'))[: len(parts)] == parts)
+  if not ids:
+    groups = sorted({p.rsplit('/', 1)[0] for p in paths})
+    raise ValueError(f'no parameters under {prefix!r}; parameter groups are {groups}')
+  return ids
+
+
+def block_indices(params, prefix):
+  """Positions in ravel_pytree(params) of the parameters under `prefix` (an int array)."""
+  ids = set(block_leaf_ids(params, prefix))
+  leaves = jax.tree.leaves(params)
+  masks = [np.full(np.size(leaf), i in ids) for i, leaf in enumerate(leaves)]
+  return np.flatnonzero(np.concatenate(masks))
+
+
+@dataclasses.dataclass(frozen=True)
+class _Product:
+  """Flat matvec v -> C v of the curvature C ('hessian' | 'ggn') in the leaves `leaf_ids`."""
+
+  kind: str
+  leaf_ids: tuple | None = None
+
+  def __call__(self, fn, params, batches, v):
+    x, merge = _split(params, self.leaf_ids)
+    flat_x, unravel = ravel_pytree(x)
+    v_tree = unravel(v.astype(flat_x.dtype))
+    f = lambda y, batch: fn(merge(y), batch)
+    scan = _hvp_scan if self.kind == 'hessian' else _ggn_scan
+    return ravel_pytree(scan(f, x, batches, v_tree))[0].astype(v.dtype)
+
+
+def _split(params, leaf_ids):
+  """The variables (all params, or a list of selected leaves) and how to rebuild the params."""
+  if leaf_ids is None:
+    return params, lambda x: x
+  leaves, treedef = jax.tree.flatten(params)
+
+  def merge(selected):
+    full = list(leaves)
+    for i, leaf in zip(leaf_ids, selected, strict=True):
+      full[i] = leaf
+    return jax.tree.unflatten(treedef, full)
+
+  return [leaves[i] for i in leaf_ids], merge
+
+
+@jax.jit
+def _apply(matvec, v):
+  return matvec(v)
+
+
+# ------------------------------------------------------------------------------------ operators
+
+
+@dataclasses.dataclass(frozen=True)
+class Operator:
+  """A symmetric linear map on raveled vectors of length `dim`.
+
+  matvec: a jax.tree_util.Partial (pass it to lanczos / slq / hutchinson, which jit it).
+  to_tree: a raveled vector -> a params-shaped pytree (zeros outside a block).
+  Calling the operator, op(v), applies the jitted matvec.
+  """
+
+  matvec: Callable
+  dim: int
+  to_tree: Callable
+
+  def __call__(self, v):
+    return _apply(self.matvec, v)
+
+
+def _operator(kind, fn, params, batches, block):
+  if kind not in KINDS:
+    raise ValueError(f'kind={kind!r}; choose from {KINDS}')
+  if not isinstance(fn, Partial):
+    fn = Partial(fn)
+  leaf_ids = None if block is None else block_leaf_ids(params, block)
+  x, _ = _split(params, leaf_ids)
+  flat_x, unravel = ravel_pytree(x)
+
+  def to_tree(v):
+    if leaf_ids is None:
+      return unravel(jnp.asarray(v, flat_x.dtype))
+    leaves, treedef = jax.tree.flatten(jax.tree.map(jnp.zeros_like, params))
+    for i, leaf in zip(leaf_ids, unravel(jnp.asarray(v, flat_x.dtype)), strict=True):
+      leaves[i] = leaf
+    return jax.tree.unflatten(treedef, leaves)
+
+  matvec = Partial(_Product(kind, leaf_ids), fn, params, batches)
+  return Operator(matvec=matvec, dim=int(flat_x.size), to_tree=to_tree)
+
+
+def hessian_operator(loss_fn, params, batches, *, block=None):
+  """Hessian of the dataset loss as an Operator, by forward-over-reverse (jvp of grad).
+
+  loss_fn(params, batch) -> (sum of per-example losses, example count), e.g. from make_loss_fn;
+  batches: a pytree of arrays with a leading n_batches axis (see stack_batches). block: a param
+  path prefix; then the operator is the block H_bb, differentiating only that block's params.
+  """
+  return _operator('hessian', loss_fn, params, batches, block)
+
+
+def ggn_operator(logits_fn, params, batches, *, block=None):
+  """Generalised Gauss-Newton J^T H_out J of the softmax cross-entropy dataset loss.
+
+  logits_fn(params, batch) -> (logits [B, K], weights [B]), e.g. from make_logits_fn; the loss
+  Hessian in logit space, diag(p) - p p^T, is applied in closed form between a jvp and a vjp.
+  """
+  return _operator('ggn', logits_fn, params, batches, block)
+
+
+def model_operator(
+  model,
+  params,
+  batch_stats,
+  batches,
+  *,
+  kind='hessian',
+  bn_mode='eval',
+  loss='xent',
+  block=None,
+  mask_key='mask',
+  **keys,
+):
+  """Curvature Operator of a Flax model on stacked batches: the one call a spectrum task needs.
+
+  kind: 'hessian' | 'ggn' (GGN needs loss='xent'). keys: image_key / label_key overrides.
+  bn_mode='train' refuses padded batches, whose padding would enter the batch statistics.
+  """
+  if kind not in KINDS:
+    raise ValueError(f'kind={kind!r}; choose from {KINDS}')
+  if kind == 'ggn' and loss != 'xent':
+    raise ValueError(f"kind='ggn' is implemented for loss='xent', got loss={loss!r}")
+  if bn_mode == 'train' and mask_key in batches and not np.all(np.asarray(batches[mask_key])):
+    raise ValueError(f"bn_mode='train' needs full batches, but batches[{mask_key!r}] has padding")
+  if kind == 'ggn':
+    keys.pop('label_key', None)
+    fn = make_logits_fn(model, batch_stats, bn_mode, mask_key=mask_key, **keys)
+    return ggn_operator(fn, params, batches, block=block)
+  fn = make_loss_fn(model, batch_stats, bn_mode, loss, mask_key=mask_key, **keys)
+  return hessian_operator(fn, params, batches, block=block)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Restricted:
+  """v -> (A P^T v)[indices] for an operator of dimension `dim` (static, so shapes are known)."""
+
+  dim: int
+
+  def __call__(self, matvec, indices, v):
+    full = jnp.zeros((self.dim,), v.dtype).at[indices].set(v)
+    return matvec(full)[indices]
+
+
+def restrict(op, indices):
+  """The principal sub-block P A P^T of any Operator on the coordinates `indices`.
+
+  Generic (one full product per call); for a param block of a model prefer the `block=` argument
+  of the operator constructors, which differentiates only that block.
+  """
+  indices = np.asarray(indices)
+  if indices.ndim != 1 or indices.size == 0 or indices.min() < 0 or indices.max() >= op.dim:
+    raise ValueError(f'indices must be a non-empty 1-D array of positions in [0, {op.dim})')
+  dim = op.dim
+  matvec = Partial(_Restricted(dim), op.matvec, jnp.asarray(indices))
+
+  def to_tree(v):
+    return op.to_tree(jnp.zeros((dim,), jnp.asarray(v).dtype).at[indices].set(v))
+
+  return Operator(matvec=matvec, dim=int(indices.size), to_tree=to_tree)
+
+
+# ------------------------------------------------------------------------------ data and gradient
+
+
+@jax.jit
+def _loss_and_grad(loss_fn, params, batches):
+  dtype = ravel_pytree(params)[0].dtype
+
+  def body(carry, batch):
+    loss_sum, grad_sum, total = carry
+    (value, count), g = jax.value_and_grad(loss_fn, has_aux=True)(params, batch)
+    return (loss_sum + value, _tree_add(grad_sum, g), total + count.astype(dtype)), None
+
+  init = (jnp.zeros((), dtype), jax.tree.map(jnp.zeros_like, params), jnp.zeros((), dtype))
+  (loss_sum, grad_sum, total), _ = jax.lax.scan(body, init, batches)
+  return loss_sum / total, jax.tree.map(lambda g: g / total, grad_sum)
+
+
+def dataset_loss_and_grad(loss_fn, params, batches):
+  """Dataset loss and gradient over stacked batches in one jitted scan (the HVP's data path)."""
+  if not isinstance(loss_fn, Partial):
+    loss_fn = Partial(loss_fn)
+  return _loss_and_grad(loss_fn, params, batches)
+
+
+def stack_batches(arrays, batch_size, *, mask_key='mask'):
+  """Splits equal-length arrays {key: [N, ...]} into batches [n_batches, batch_size, ...].
+
+  The last batch is zero-padded and batches[mask_key] marks the real examples (1) and the
+  padding (0), so the dataset loss and its curvature weight every real example once.
+  """
+  lengths = {k: np.shape(a)[0] for k, a in arrays.items()}
+  if len(set(lengths.values())) != 1:
+    raise ValueError(f'arrays must share their first dimension, got {lengths}')
+  if batch_size < 1:
+    raise ValueError(f'batch_size={batch_size}; must be >= 1')
+  n = next(iter(lengths.values()))
+  n_batches = -(-n // batch_size)
+  pad = n_batches * batch_size - n
+
+  def split(a):
+    a = np.asarray(a)
+    a = np.concatenate([a, np.zeros((pad,) + a.shape[1:], a.dtype)])
+    return a.reshape((n_batches, batch_size) + a.shape[1:])
+
+  out = {k: split(a) for k, a in arrays.items()}
+  out[mask_key] = split(np.ones(n, np.float32))
+  return out
+
+
+def shard_batches(batches, mesh, axis='data'):
+  """Puts stacked batches on `mesh`, each batch split along its example axis over `axis`."""
+  size = mesh.shape[axis]
+  for path, leaf in jax.tree_util.tree_flatten_with_path(batches)[0]:
+    if np.ndim(leaf) < 2 or np.shape(leaf)[1] % size:
+      raise ValueError(
+        f'batch leaf {jax.tree_util.keystr(path)} of shape {np.shape(leaf)}: the batch size '
+        f'(axis 1) must be divisible by the {size} devices of mesh axis {axis!r}'
+      )
+  return jax.device_put(batches, NamedSharding(mesh, P(None, axis)))
+
+
+def ravel(tree):
+  """A pytree as one flat vector, in the order every Operator uses."""
+  return ravel_pytree(tree)[0]

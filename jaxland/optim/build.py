@@ -1,0 +1,186 @@
+"""config -> one optax chain, with the hyperparameters it applies kept (and settable) in its state.
+
+The chain, in the order PyTorch applies the same pieces:
+  clip_by_global_norm(grad_clip_norm)        if > 0 (torch clip_grad_norm_ on .grad)
+  g + weight_decay * θ                        coupled L2, torch SGD/Adam `weight_decay`
+  + ∇ repulsion penalty                       if repulsion is used (see `uses_repulsion`)
+  trace(momentum, nesterov)  | scale_by_adam(b1=momentum, b2, eps)
+  + decoupled_weight_decay * θ                AdamW style; times lr below, like torch AdamW
+  × (−learning_rate)
+
+optax.trace is PyTorch's SGD momentum (buf = μ buf + g; nesterov: g + μ buf; dampening 0), so
+momentum 0 is plain SGD. For adam/adamw the injected `momentum` is β1, the parameter PyTorch's
+OneCycleLR/CyclicLR cycle. `adam` and `adamw` build the same chain: both decays keep their
+meaning (PyTorch AdamW's weight_decay is our decoupled_weight_decay).
+
+Every hyperparameter below is injected (optax.inject_hyperparams) as a schedule with an override:
+`current_hparams(opt_state)` reads the values the last update applied (schedule(0) before any),
+`set_hparam(opt_state, name, value)` pins one from the next update on (None: back to the
+schedule); both work inside jit without retracing. Names: learning_rate, momentum,
+weight_decay, decoupled_weight_decay, and repulsion_strength when repulsion is used.
+"""
+
+import inspect
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from jaxland.optim import repulsion as repulsion_lib
+from jaxland.optim import schedules
+
+OPTIMIZERS = ('sgd', 'adam', 'adamw')
+MASKS = {'all': None, 'kernels': repulsion_lib.kernel_mask}
+
+
+class HparamState(NamedTuple):
+  count: jax.Array  # int32 updates so far.
+  override: jax.Array  # float32; NaN follows the schedule.
+
+
+class _Overridable:
+  """An optax StatefulSchedule: fn(count), unless an override value has been set."""
+
+  def __init__(self, fn):
+    self.fn = fn
+
+  def init(self):
+    return HparamState(jnp.zeros([], jnp.int32), jnp.full([], jnp.nan, jnp.float32))
+
+  def update(self, state, **extra_args):
+    del extra_args
+    return state._replace(count=optax.safe_increment(state.count))
+
+  def __call__(self, state, **extra_args):
+    del extra_args
+    return jnp.where(jnp.isnan(state.override), self.fn(state.count), state.override)
+
+
+def _constant(value):
+  value = float(value)
+  return lambda count: jnp.full(jnp.shape(count), value, jnp.float32)
+
+
+def uses_repulsion(config) -> bool:
+  """Repulsion sits in the chain when enabled or when anchors are set (virtual, strength 0)."""
+  r = config.repulsion
+  return bool(r.enabled or tuple(r.anchor_epochs) or r.anchor_every or r.anchor_from)
+
+
+def _validate(config):
+  o, r = config.optim, config.repulsion
+  checks = [
+    ('optim.name', o.name, o.name in OPTIMIZERS, ' | '.join(OPTIMIZERS)),
+    ('optim.momentum', o.momentum, 0 <= o.momentum < 1, '[0, 1)'),
+    ('optim.b1', o.b1, 0 <= o.b1 < 1, '[0, 1)'),
+    ('optim.b2', o.b2, 0 <= o.b2 < 1, '[0, 1)'),
+    ('optim.eps', o.eps, o.eps >= 0, '>= 0'),
+    ('optim.weight_decay', o.weight_decay, o.weight_decay >= 0, '>= 0'),
+    (
+      'optim.decoupled_weight_decay',
+      o.decoupled_weight_decay,
+      o.decoupled_weight_decay >= 0,
+      '>= 0',
+    ),
+    ('optim.grad_clip_norm', o.grad_clip_norm, o.grad_clip_norm >= 0, '>= 0 (0 = off)'),
+    ('repulsion.mode', r.mode, r.mode in repulsion_lib.MODES, ' | '.join(repulsion_lib.MODES)),
+    ('repulsion.mask', r.mask, r.mask in MASKS, ' | '.join(MASKS)),
+    ('repulsion.strength', r.strength, r.strength >= 0, '>= 0'),
+  ]
+  for key, value, ok, allowed in checks:
+    if not ok:
+      raise ValueError(f'{key}={value!r} is invalid; allowed: {allowed}')
+  if o.name != 'sgd' and o.nesterov:
+    raise ValueError(f'optim.nesterov=True is invalid with optim.name={o.name!r}; allowed: sgd')
+  if o.name == 'adamw' and o.weight_decay > 0 and o.decoupled_weight_decay == 0:
+    raise ValueError(
+      'optim.name=adamw with optim.weight_decay>0 (coupled L2) and no decoupled decay: '
+      "PyTorch AdamW's weight_decay is optim.decoupled_weight_decay here; "
+      'use optim.name=adam for coupled L2'
+    )
+
+
+def make_optimizer(config, steps_per_epoch, total_steps) -> optax.GradientTransformationExtraArgs:
+  """The full optimizer of `config` (reads config.optim and config.repulsion); see module doc."""
+  _validate(config)
+  o, r = config.optim, config.repulsion
+  sched = schedules.make_schedules(o, steps_per_epoch, total_steps)
+  base_momentum = o.momentum if o.name == 'sgd' else o.b1
+  if o.name == 'sgd' and o.nesterov and base_momentum == 0 and sched['momentum'] is None:
+    raise ValueError('optim.nesterov=True needs optim.momentum > 0 (as in PyTorch)')
+  fns = {
+    'learning_rate': sched['learning_rate'],
+    'momentum': sched['momentum'] or _constant(base_momentum),
+    'weight_decay': _constant(o.weight_decay),
+    'decoupled_weight_decay': _constant(o.decoupled_weight_decay),
+  }
+  use_rep = uses_repulsion(config)
+  if use_rep:
+    fns['repulsion_strength'] = _constant(r.strength if r.enabled else 0.0)
+
+  def chain(**h):
+    txs = []
+    if o.grad_clip_norm > 0:
+      txs.append(optax.clip_by_global_norm(o.grad_clip_norm))
+    txs.append(optax.add_decayed_weights(h['weight_decay']))
+    if use_rep:
+      txs.append(
+        repulsion_lib.repulsion(h['repulsion_strength'], r.width, r.capacity, r.mode, MASKS[r.mask])
+      )
+    if o.name == 'sgd':
+      txs.append(optax.trace(decay=h['momentum'], nesterov=bool(o.nesterov)))
+    else:
+      txs.append(optax.scale_by_adam(b1=h['momentum'], b2=o.b2, eps=o.eps))
+    txs.append(optax.add_decayed_weights(h['decoupled_weight_decay']))
+    txs.append(optax.scale_by_learning_rate(h['learning_rate']))
+    return optax.chain(*txs)
+
+  # inject_hyperparams reads the hyperparameter names from the factory's signature.
+  chain.__signature__ = inspect.Signature(
+    [inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY) for k in fns]
+  )
+  return optax.inject_hyperparams(chain)(**{k: _Overridable(f) for k, f in fns.items()})
+
+
+def _inject_state(opt_state):
+  cls = optax.InjectStatefulHyperparamsState
+  found = [
+    s
+    for s in jax.tree.leaves(opt_state, is_leaf=lambda x: isinstance(x, cls))
+    if isinstance(s, cls)
+  ]
+  if len(found) != 1:
+    raise ValueError(f'expected one inject_hyperparams state (make_optimizer), found {len(found)}')
+  return found[0]
+
+
+def current_hparams(opt_state) -> dict:
+  """{name: scalar} of the hyperparameters the last update applied (schedule(0) before any)."""
+  return dict(_inject_state(opt_state).hyperparams)
+
+
+def set_hparam(opt_state, name, value):
+  """Pins hyperparameter `name` to `value` from the next update on; value None unpins it.
+
+  Works with traced values inside jit (same structure and dtypes, so no retrace).
+  """
+  names = sorted(_inject_state(opt_state).hyperparams)
+  if name not in names:
+    raise ValueError(f'Unknown hyperparameter {name!r}; choose from {names}')
+  cls = optax.InjectStatefulHyperparamsState
+
+  def pin(st):
+    v = jnp.asarray(jnp.nan if value is None else value, jnp.float32)
+    hs = dict(st.hyperparams_states)
+    hs[name] = hs[name]._replace(override=v)
+    hp = dict(st.hyperparams)
+    if value is not None:
+      hp[name] = v.astype(jnp.asarray(hp[name]).dtype)
+    return st._replace(hyperparams=hp, hyperparams_states=hs)
+
+  return jax.tree.map(
+    lambda x: pin(x) if isinstance(x, cls) else x,
+    opt_state,
+    is_leaf=lambda x: isinstance(x, cls),
+  )

@@ -1,0 +1,274 @@
+"""Repulsion from anchors (the thesis' distance function, seed 002 sec. 2.1) as an optax transform.
+
+An anchor θc is a saved copy of the parameters. With the squared distance (eq. 2.2)
+    d(θ, θc) = Σ_i (θ_i − θc_i)²       over the leaves the `mask` selects (default: all params)
+the loss gains a penalty P(θ), and this transform adds ∇θ P to the incoming gradient, so the
+optimizer descends L + P and is pushed away from the anchors. `mode` chooses P over the active
+anchors c (s = strength, σ = width):
+  sum     P = s Σ_c exp(−d_c / (2σ²))           one RBF hill per anchor (eq. 2.4 / 2.8 / 2.9)
+  merged  P = s exp(−Σ_c d_c / (2σ²))           all anchors as one larger anchor (section 3.3.2)
+  l2      P = −s Σ_c d_c                        unbounded quadratic push, for comparison
+so ∇θ P = Σ_c w_c (θ − θc) with w_c = −s k_c / σ² (sum), −s K / σ² (merged, K = exp(−Σ d_c/2σ²))
+or −2 s (l2). With no active anchor, or s = 0 ("virtual" anchors: kept to log the drift), the
+transform returns the updates untouched.
+
+Anchors live in the state in a fixed-capacity buffer (each selected leaf gets a leading axis of
+size `capacity`, excluded leaves hold `optax.MaskedNode()`), with an `active` mask and a `count`,
+so adding an anchor is a traced write that never recompiles. The buffer is a ring: when it is
+full, `add_anchor` overwrites the oldest anchor (slot count % capacity).
+
+Place it after coupled L2 and before momentum (jaxland.optim.build does), so its gradient is
+treated exactly like the loss gradient, as in the thesis' PyTorch code.
+"""
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from optax._src.base import NO_PARAMS_MSG  # Not re-exported by optax; the standard message.
+
+MODES = ('sum', 'merged', 'l2')
+
+
+class RepulsionState(NamedTuple):
+  """Anchors and what `anchor_metrics` needs to describe them."""
+
+  anchors: Any  # params-like; leaf [capacity, *shape], or MaskedNode for leaves outside the mask.
+  active: jax.Array  # bool [capacity]
+  count: jax.Array  # int32: anchors added so far; the next goes to slot count % capacity.
+  strength: jax.Array  # float32: the strength of the last update (0 = virtual anchors).
+  width: jax.Array  # float32: sigma.
+  mode: jax.Array  # int32 index into MODES.
+
+
+def _is_masked(x):
+  return isinstance(x, optax.MaskedNode)
+
+
+def kernel_mask(params):
+  """True for leaves named 'kernel' (Dense/Conv weights), False for biases, BatchNorm scales..."""
+  return jax.tree_util.tree_map_with_path(
+    lambda path, _: getattr(path[-1], 'key', None) == 'kernel', params
+  )
+
+
+def _full_mask(mask, params):
+  """None | pytree (or prefix) of Python bools | callable(params) -> bool per params leaf."""
+  if mask is None:
+    return jax.tree.map(lambda _: True, params)
+  if callable(mask):
+    mask = mask(params)
+  return jax.tree.map(lambda m, sub: jax.tree.map(lambda _: bool(m), sub), mask, params)
+
+
+def _pairs(params, anchors):
+  """[(param leaf, anchor leaf)] for the leaves inside the mask."""
+  anchor_leaves = jax.tree.leaves(anchors, is_leaf=_is_masked)
+  param_leaves = jax.tree.leaves(params)
+  if len(anchor_leaves) != len(param_leaves):
+    raise ValueError(
+      f'params have {len(param_leaves)} leaves but the anchors {len(anchor_leaves)}: '
+      'the repulsion state was built for a different parameter tree'
+    )
+  return [(p, a) for p, a in zip(param_leaves, anchor_leaves, strict=True) if not _is_masked(a)]
+
+
+def _sq_distances(params, anchors, capacity):
+  """d(θ, θc) for every slot: float32 [capacity]."""
+  d = jnp.zeros([capacity], jnp.float32)
+  for p, a in _pairs(params, anchors):
+    diff = (p[None] - a).astype(jnp.float32).reshape(capacity, -1)
+    d = d + jnp.sum(diff * diff, axis=1)
+  return d
+
+
+def _weights(d, active, strength, width, mode):
+  """w_c with ∇θ P = Σ_c w_c (θ − θc), and the penalty P, for a static mode name."""
+  a = active.astype(jnp.float32)
+  inv = 1.0 / (2.0 * width**2)
+  if mode == 'sum':
+    k = jnp.exp(-d * inv)
+    return -strength * a * k / width**2, strength * jnp.sum(a * k)
+  if mode == 'merged':
+    big_k = jnp.exp(-jnp.sum(a * d) * inv)
+    return -strength * a * big_k / width**2, strength * big_k * jnp.any(active)
+  return -2.0 * strength * a, -strength * jnp.sum(a * d)
+
+
+def _penalty_grad(params, anchors, w):
+  """Σ_c w_c (θ − θc) leaf by leaf; zeros for leaves outside the mask."""
+
+  def leaf(a, p):
+    if _is_masked(a):
+      return jnp.zeros_like(p)
+    return jnp.tensordot(w.astype(p.dtype), p[None] - a, axes=1)
+
+  return jax.tree.map(leaf, anchors, params, is_leaf=_is_masked)
+
+
+def repulsion(
+  strength: float | jax.Array,
+  width: float,
+  capacity: int,
+  mode: str = 'sum',
+  mask: Any | Callable[[Any], Any] | None = None,
+) -> optax.GradientTransformation:
+  """Adds ∇θ of the anchor penalty (module docstring) to the updates.
+
+  Args:
+    strength: s >= 0; may be a traced value (inject_hyperparams). 0 leaves updates untouched.
+    width: σ of the RBF kernel (the thesis' σ² = 100 is width 10).
+    capacity: anchor slots kept in the state (fixed so adding an anchor never recompiles).
+    mode: 'sum' | 'merged' | 'l2'.
+    mask: None (all leaves), a pytree (or prefix) of bools, or a callable params -> such a pytree;
+      only True leaves count in the distance and receive the force (e.g. `kernel_mask`).
+  """
+  if mode not in MODES:
+    raise ValueError(f'repulsion.mode={mode!r} is invalid; allowed: {" | ".join(MODES)}')
+  if not width > 0:
+    raise ValueError(f'repulsion.width={width!r} is invalid; allowed: > 0')
+  if int(capacity) != capacity or capacity < 1:
+    raise ValueError(f'repulsion.capacity={capacity!r} is invalid; allowed: an int >= 1')
+  capacity = int(capacity)
+
+  def init_fn(params):
+    anchors = jax.tree.map(
+      lambda p, m: jnp.zeros((capacity,) + p.shape, p.dtype) if m else optax.MaskedNode(),
+      params,
+      _full_mask(mask, params),
+    )
+    return RepulsionState(
+      anchors=anchors,
+      active=jnp.zeros([capacity], bool),
+      count=jnp.zeros([], jnp.int32),
+      strength=jnp.asarray(strength, jnp.float32),
+      width=jnp.asarray(width, jnp.float32),
+      mode=jnp.asarray(MODES.index(mode), jnp.int32),
+    )
+
+  def update_fn(updates, state, params=None):
+    if params is None:
+      raise ValueError(NO_PARAMS_MSG)
+    state = state._replace(strength=jnp.asarray(strength, jnp.float32))
+    if isinstance(strength, (int, float)) and strength == 0:
+      return updates, state
+
+    def push(u):
+      d = _sq_distances(params, state.anchors, capacity)
+      w, _ = _weights(d, state.active, state.strength, width, mode)
+      grad = _penalty_grad(params, state.anchors, w)
+      return jax.tree.map(lambda g, r: g + r.astype(g.dtype), u, grad)
+
+    on = jnp.any(state.active) & (state.strength != 0)
+    return jax.lax.cond(on, push, lambda u: u, updates), state
+
+  return optax.GradientTransformation(init_fn, update_fn)
+
+
+def _states(opt_state):
+  return [
+    s
+    for s in jax.tree.leaves(opt_state, is_leaf=lambda x: isinstance(x, RepulsionState))
+    if isinstance(s, RepulsionState)
+  ]
+
+
+def repulsion_state(opt_state) -> RepulsionState:
+  """The one RepulsionState inside an optimizer state (any depth of chains/wrappers)."""
+  found = _states(opt_state)
+  if len(found) != 1:
+    raise ValueError(
+      f'expected one repulsion transform in the optimizer state, found {len(found)}; '
+      'build the optimizer with repulsion (config.repulsion.enabled or anchor settings)'
+    )
+  return found[0]
+
+
+def _replace_state(opt_state, fn):
+  repulsion_state(opt_state)  # Fails loudly when absent.
+  return jax.tree.map(
+    lambda x: fn(x) if isinstance(x, RepulsionState) else x,
+    opt_state,
+    is_leaf=lambda x: isinstance(x, RepulsionState),
+  )
+
+
+def add_anchor(opt_state, params):
+  """Writes `params` into the next anchor slot (ring buffer: overwrites the oldest when full).
+
+  Jit-friendly: the slot is a traced value, so repeated calls reuse one compilation.
+  """
+
+  def write(st):
+    capacity = st.active.shape[0]
+    slot = jnp.mod(st.count, capacity)
+
+    def put(a, p):
+      if _is_masked(a):
+        return a
+      return jax.lax.dynamic_update_index_in_dim(a, p.astype(a.dtype), slot, 0)
+
+    anchors = jax.tree.map(put, st.anchors, params, is_leaf=_is_masked)
+    return st._replace(
+      anchors=anchors, active=st.active.at[slot].set(True), count=optax.safe_increment(st.count)
+    )
+
+  return _replace_state(opt_state, write)
+
+
+def clear_anchors(opt_state):
+  """Deactivates every anchor (the buffer keeps its values; the next anchor goes to slot 0)."""
+  return _replace_state(
+    opt_state,
+    lambda st: st._replace(active=jnp.zeros_like(st.active), count=jnp.zeros_like(st.count)),
+  )
+
+
+def get_anchors(opt_state):
+  """(anchors, active): the stacked anchor buffer (leading axis = slot) and its bool mask."""
+  st = repulsion_state(opt_state)
+  return st.anchors, st.active
+
+
+def anchor_metrics(params, opt_state, loss_grad=None):
+  """Per-slot drift and force, as a flat dict of device scalars, for logging.
+
+  Keys: anchor/<i>/distance (L2 distance sqrt(d) over the masked leaves), anchor/<i>/kernel
+  (exp(−d/2σ²)), anchor/<i>/active (0/1; inactive slots' values are meaningless, see
+  `active_anchor_metrics`), anchor/count, anchor/penalty (P), anchor/grad_norm (‖∇θ P‖ at the
+  strength of the last update) and, with `loss_grad`, anchor/grad_ratio = ‖∇θ P‖ / ‖loss_grad‖.
+  """
+  st = repulsion_state(opt_state)
+  capacity = st.active.shape[0]
+  d = _sq_distances(params, st.anchors, capacity)
+  per_mode = [_weights(d, st.active, st.strength, st.width, m) for m in MODES]
+  pick = lambda j: jnp.select([st.mode == i for i in range(len(MODES))], [x[j] for x in per_mode])
+  w, penalty = pick(0), pick(1)
+  grad_norm = optax.global_norm(_penalty_grad(params, st.anchors, w))
+  kernel = jnp.exp(-d / (2.0 * st.width**2))
+  out = {}
+  for i in range(capacity):
+    out[f'anchor/{i}/distance'] = jnp.sqrt(d[i])
+    out[f'anchor/{i}/kernel'] = kernel[i]
+    out[f'anchor/{i}/active'] = st.active[i].astype(jnp.float32)
+  out['anchor/count'] = jnp.sum(st.active.astype(jnp.int32))
+  out['anchor/penalty'] = penalty
+  out['anchor/grad_norm'] = grad_norm
+  if loss_grad is not None:
+    loss_norm = optax.global_norm(loss_grad)
+    out['anchor/grad_ratio'] = grad_norm / jnp.maximum(loss_norm, jnp.finfo(jnp.float32).tiny)
+  return out
+
+
+def active_anchor_metrics(metrics):
+  """Host side: drops inactive slots' entries and the active flags from `anchor_metrics` output."""
+  inactive = {
+    k.split('/')[1] for k, v in metrics.items() if k.endswith('/active') and float(v) == 0.0
+  }
+  return {
+    k: v
+    for k, v in metrics.items()
+    if not k.endswith('/active') and not (k.count('/') == 2 and k.split('/')[1] in inactive)
+  }

@@ -1,0 +1,1 @@
+"""Training: the one state, the pure steps, and the one loop."""

@@ -1,0 +1,446 @@
+"""The one training loop: epochs of jitted steps, evaluation, checkpoints, logging, callbacks.
+
+Research tools extend it through callbacks (`Callback`) instead of growing loops of their own:
+anchors for repulsion, snapshots, spectra during training.
+"""
+
+import dataclasses
+import functools
+import math
+import os
+import signal
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import logging
+from clu import parameter_overview, periodic_actions
+
+from jaxland import checkpoints, data, models
+from jaxland import config as config_lib
+from jaxland import workdir as workdir_lib
+from jaxland.data import pipeline
+from jaxland.metrics import RunWriter
+from jaxland.optim import build
+from jaxland.train import state as state_lib
+from jaxland.train import steps
+
+
+class Callback:
+  """A hook into the loop. `every_steps` > 0 makes the loop call `on_step` every that many steps."""
+
+  every_steps = 0
+
+  def on_start(self, run: 'Run') -> None:
+    """After the state is created or restored, before the first step."""
+
+  def on_step(self, run: 'Run') -> dict:
+    """After step `run.step` (only every `every_steps`); returns scalars to log."""
+    return {}
+
+  def on_epoch_end(self, run: 'Run', epoch: int) -> dict:
+    """After epoch `epoch` (1-based) is evaluated; may replace run.state; returns scalars."""
+    return {}
+
+
+@dataclasses.dataclass
+class Run:
+  """What a callback can see and change: the config, data, model, state and evaluation."""
+
+  config: Any
+  workdir: str
+  dataset: Any
+  model: Any
+  tx: Any
+  mesh: Any
+  writer: RunWriter
+  steps_per_epoch: int
+  total_steps: int
+  state: Any = None
+  device_data: dict = dataclasses.field(default_factory=dict)
+  eval_fns: dict = dataclasses.field(default_factory=dict)
+  stop_requested: bool = False
+
+  @property
+  def step(self) -> int:
+    return int(self.state.step)
+
+  def evaluate(self, split: str, params=None, batch_stats=None) -> dict:
+    """Mean loss and accuracy over every example of `split` ('val' or 'test')."""
+    params = self.state.params if params is None else params
+    batch_stats = self.state.batch_stats if batch_stats is None else batch_stats
+    sums = jax.device_get(self.eval_fns[split](params, batch_stats))
+    return {'loss': sums['loss_sum'] / sums['count'], 'accuracy': sums['correct'] / sums['count']}
+
+  def predict(self, split: str, params, batch_stats) -> np.ndarray:
+    """Eval-mode logits [num_examples, num_classes] of `split`, in example order."""
+    return np.asarray(self.eval_fns[f'{split}/logits'](params, batch_stats))
+
+
+def build_run(config, workdir: str, writer: RunWriter | None, mesh=None) -> Run:
+  """Loads data onto the device, builds model, optimizer and a fresh state (over all devices)."""
+  dataset = data.load_dataset(config.data)
+  logging.info('Data: %s', dataset.source)
+  print(f'[jaxland] data: {dataset.name}: {dataset.source}', flush=True)
+  mesh = pipeline.make_mesh() if mesh is None else mesh
+  replicated = pipeline.replicated(mesh)
+  model_kwargs = config.model.to_dict()
+  model_kwargs.setdefault('num_classes', dataset.num_classes)
+  model = models.get_model(**model_kwargs)
+  steps_per_epoch = len(dataset.train[1]) // config.data.batch_size
+  if steps_per_epoch < 1:
+    raise ValueError(
+      f'config.data.batch_size = {config.data.batch_size} exceeds the {len(dataset.train[1])} '
+      'training examples'
+    )
+  total_steps = steps_per_epoch * config.train.num_epochs
+  if config.train.max_steps:
+    total_steps = min(total_steps, config.train.max_steps)
+  tx = build.make_optimizer(config, steps_per_epoch, total_steps)
+  init_seed = config.seed if config.init_seed < 0 else config.init_seed
+  data_seed = config.seed if config.data_seed < 0 else config.data_seed
+  input_shape = dataset.train[0].shape[1:]
+  state = state_lib.create_train_state(model, tx, input_shape, init_seed, data_seed)
+  run = Run(config, workdir, dataset, model, tx, mesh, writer, steps_per_epoch, total_steps)
+  run.state = jax.device_put(state, replicated)
+  run.device_data = {
+    split: jax.device_put(arrays, replicated)
+    for split, arrays in (('train', dataset.train), ('val', dataset.val), ('test', dataset.test))
+    if arrays is not None
+  }
+  _build_eval_fns(run)
+  return run
+
+
+def _build_eval_fns(run: Run) -> None:
+  """One jitted function per eval split: sums over all its padded batches in one lax.map."""
+  for split, (images, labels) in run.device_data.items():
+    if split != 'train':
+      sums, logits = _split_eval_fns(run, images, labels)
+      run.eval_fns[split] = jax.jit(sums)
+      run.eval_fns[f'{split}/logits'] = jax.jit(logits)
+
+
+def _split_eval_fns(run: Run, images, labels):
+  """(loss/accuracy sums, logits in example order) over every example of one device split."""
+  mean, std, model, n = run.dataset.mean, run.dataset.std, run.model, len(labels)
+  idx, mask = (jnp.asarray(a) for a in pipeline.eval_batches(n, run.config.data.eval_batch_size))
+
+  def sums(params, batch_stats):
+    def one(batch):
+      return steps.eval_step(
+        params, batch_stats, images, labels, *batch, model=model, mean=mean, std=std
+      )
+
+    return jax.tree.map(jnp.sum, jax.lax.map(one, (idx, mask)))
+
+  def logits(params, batch_stats):
+    def one(i):
+      return steps.predict_logits(
+        params, batch_stats, images, labels, i, model=model, mean=mean, std=std
+      )
+
+    out = jax.lax.map(one, idx)
+    return out.reshape(-1, out.shape[-1])[:n]
+
+  return sums, logits
+
+
+def make_train_step(run: Run):
+  """The jitted, state-donating train step of this run."""
+  step_fn = functools.partial(
+    steps.train_step,
+    model=run.model,
+    tx=run.tx,
+    augment=run.config.data.augment.to_dict(),
+    mean=run.dataset.mean,
+    std=run.dataset.std,
+    batch_sharding=pipeline.batch_sharding(run.mesh),
+  )
+  return jax.jit(step_fn, donate_argnums=(0,), out_shardings=pipeline.replicated(run.mesh))
+
+
+def train_and_evaluate(config, workdir: str, callbacks=()) -> dict:
+  """Trains `config` in `workdir` (resuming when it can) and returns the run's summary."""
+  config_lib.validate(config)
+  workdir_lib.prepare(workdir, config)
+  workdir_lib.write_status(workdir, 'running')
+  writer = RunWriter(workdir)
+  summary = {'status': 'failed'}
+  try:
+    run = build_run(config, workdir, writer)
+    with _stop_on_signals(run):
+      summary = _train(run, list(callbacks) + default_callbacks(config))
+  except BaseException as e:
+    summary = {
+      'status': 'interrupted' if isinstance(e, KeyboardInterrupt) else 'failed',
+      'message': f'{type(e).__name__}: {e}',
+    }
+    raise
+  finally:
+    workdir_lib.write_status(
+      workdir,
+      summary['status'],
+      **{k: v for k, v in summary.items() if k in ('message', 'step', 'epoch')},
+    )
+    writer.close()
+  return summary
+
+
+def default_callbacks(config) -> list:
+  """Callbacks the config asks for (anchors, spectra, ...), registered by their modules."""
+  made = [factory(config) for factory in CALLBACK_FACTORIES]
+  return [cb for cb in made if cb is not None]
+
+
+CALLBACK_FACTORIES: list = []  # Functions config -> Callback | None; research modules append here.
+
+
+class _stop_on_signals:
+  """SIGTERM / SIGINT ask the loop to save and stop at the next step instead of dying."""
+
+  def __init__(self, run: Run):
+    self.run = run
+    self.previous = {}
+
+  def __enter__(self):
+    if _in_main_thread():
+      for sig in (signal.SIGTERM, signal.SIGINT):
+        self.previous[sig] = signal.signal(sig, self._handle)
+    return self
+
+  def _handle(self, signum, frame):
+    logging.warning('Signal %d: saving a checkpoint and stopping.', signum)
+    self.run.stop_requested = True
+
+  def __exit__(self, *exc):
+    for sig, handler in self.previous.items():
+      signal.signal(sig, handler)
+
+
+def _in_main_thread() -> bool:
+  import threading
+
+  return threading.current_thread() is threading.main_thread()
+
+
+def _initial_meta() -> dict:
+  return {'epoch': 0, 'best': None, 'best_step': None, 'bad_epochs': 0}
+
+
+def _train(run: Run, callbacks: list) -> dict:
+  config, workdir = run.config, run.workdir
+  manager = checkpoints.make_manager(
+    workdir,
+    config.train.keep_checkpoints,
+    config.train.best_metric,
+    _mode(config.train.best_metric),
+  )
+  meta = _initial_meta()
+  if config.resume and manager.latest_step() is not None:
+    run.state, meta = checkpoints.restore(manager, run.state)
+    print(f'[jaxland] resumed from step {run.step} in {workdir}', flush=True)
+  else:
+    parameter_overview.log_parameter_overview(run.state.params)
+  for cb in callbacks:
+    cb.on_start(run)
+
+  train_step = make_train_step(run)
+  epoch_batches = jax.jit(
+    pipeline.epoch_batches, static_argnums=(2, 3), out_shardings=pipeline.replicated(run.mesh)
+  )
+  images, labels = run.device_data['train']
+  num_train, spe = len(run.dataset.train[1]), run.steps_per_epoch
+  data_seed = config.seed if config.data_seed < 0 else config.data_seed
+  log_every, traj_every = config.train.log_every_steps, config.train.trajectory_every_steps
+  step_callbacks = [cb for cb in callbacks if cb.every_steps > 0]
+  report = periodic_actions.ReportProgress(
+    num_train_steps=run.total_steps, writer=run.writer.writer
+  )
+  step = run.step
+  if traj_every and step == 0:
+    save_trajectory(workdir, 0, run.state.params)
+  status, message = 'done', ''
+  pending = []  # Per-step metric dicts (device arrays) since the last log.
+  epoch_metrics = []
+  while step < run.total_steps and status == 'done':
+    epoch = step // spe  # 0-based epoch being trained.
+    epoch_idx = epoch_batches(data_seed, epoch, num_train, config.data.batch_size)
+    if config.train.save_batch_order and step % spe == 0:
+      save_batch_order(workdir, epoch + 1, epoch_idx)
+    t0 = time.time()
+    epoch_end = min((epoch + 1) * spe, run.total_steps)
+    while step < epoch_end:
+      run.state, m = train_step(run.state, images, labels, epoch_idx)
+      step += 1
+      pending.append(m)
+      epoch_metrics.append(m)
+      report(step)
+      if step % log_every == 0:
+        scalars = _log_train(run, step, pending)
+        pending = []
+        if not math.isfinite(scalars['train/loss']):
+          status, message = (
+            'diverged',
+            f'non-finite train/loss ({scalars["train/loss"]}) at step {step}',
+          )
+          break
+      if traj_every and step % traj_every == 0:
+        save_trajectory(workdir, step, run.state.params)
+      for cb in step_callbacks:
+        if step % cb.every_steps == 0:
+          scalars = cb.on_step(run)
+          if scalars:
+            run.writer.write_scalars(step, scalars)
+      if run.stop_requested:
+        break
+    if status != 'done':
+      break
+    if run.stop_requested:
+      meta['epoch'] = epoch
+      checkpoints.save(manager, step, run.state, meta)
+      status, message = 'interrupted', f'stopped by a signal at step {step}; rerun to resume'
+      break
+    jax.block_until_ready(run.state.params)
+    epoch_time = time.time() - t0
+    scalars = {'epoch': epoch + 1, 'epoch_time': epoch_time}
+    scalars.update(_mean_metrics(epoch_metrics, 'train_epoch/'))
+    epoch_metrics = []
+    if (epoch + 1) % config.train.eval_every_epochs == 0 or step == run.total_steps:
+      for split in ('val', 'test'):
+        if split in run.eval_fns:
+          scalars.update({f'{split}/{k}': v for k, v in run.evaluate(split).items()})
+    for cb in callbacks:
+      scalars.update(cb.on_epoch_end(run, epoch + 1) or {})
+    run.writer.write_scalars(step, scalars)
+    bad = [
+      k
+      for k, v in scalars.items()
+      if isinstance(v, float) and not math.isfinite(v) and k.split('/')[-1] in ('loss', 'accuracy')
+    ]
+    if bad:
+      status, message = (
+        'diverged',
+        f'non-finite {bad[0]} ({scalars[bad[0]]}) after epoch {epoch + 1}',
+      )
+      break
+    meta['epoch'] = epoch + 1
+    stop_early = _update_best(config, meta, scalars, step)
+    if (
+      (epoch + 1) % config.train.checkpoint_every_epochs == 0
+      or step == run.total_steps
+      or stop_early
+    ):
+      metric = scalars.get(_best_key(config, scalars))
+      checkpoints.save(
+        manager,
+        step,
+        run.state,
+        meta,
+        metrics=None if metric is None else {_best_key(config, scalars): float(metric)},
+      )
+    if stop_early:
+      message = (
+        f'early stopping after epoch {epoch + 1}: no improvement for '
+        f'{config.train.early_stopping_patience} epochs'
+      )
+      break
+  manager.wait_until_finished()
+  manager.close()
+  summary = _summary(run, meta, status, message, step)
+  workdir_lib.write_json(workdir, 'summary.json', summary)
+  print(f'[jaxland] {status}: {summary_line(summary)}', flush=True)
+  return summary
+
+
+def _mode(metric: str) -> str:
+  return 'min' if metric.endswith('loss') else 'max'
+
+
+def _best_key(config, scalars: dict) -> str:
+  """The configured best metric, falling back from val/ to test/ when there is no val split."""
+  key = config.train.best_metric
+  if key not in scalars and key.startswith('val/'):
+    key = 'test/' + key.split('/', 1)[1]
+  return key
+
+
+def _update_best(config, meta: dict, scalars: dict, step: int) -> bool:
+  """Tracks the best metric; True when early stopping's patience ran out."""
+  key = _best_key(config, scalars)
+  if key not in scalars:
+    return False
+  value = float(scalars[key])
+  better = meta['best'] is None or (
+    value > meta['best'] if _mode(key) == 'max' else value < meta['best']
+  )
+  if better:
+    meta.update(best=value, best_step=step, best_epoch=meta['epoch'], best_key=key, bad_epochs=0)
+  else:
+    meta['bad_epochs'] += config.train.eval_every_epochs
+  patience = config.train.early_stopping_patience
+  return bool(patience) and meta['bad_epochs'] >= patience
+
+
+def _mean_metrics(metric_list: list, prefix: str) -> dict:
+  if not metric_list:
+    return {}
+  host = jax.device_get(metric_list)
+  return {f'{prefix}{k}': float(np.mean([m[k] for m in host])) for k in host[0]}
+
+
+def _log_train(run: Run, step: int, pending: list) -> dict:
+  scalars = _mean_metrics(pending, 'train/')
+  scalars.update({f'optim/{k}': v for k, v in build.current_hparams(run.state.opt_state).items()})
+  run.writer.write_scalars(step, scalars)
+  return {k: float(v) for k, v in scalars.items()}
+
+
+def _summary(run: Run, meta: dict, status: str, message: str, step: int) -> dict:
+  summary = {
+    'status': status,
+    'step': step,
+    'epoch': meta['epoch'],
+    'message': message,
+    'dataset': run.dataset.name,
+    'best': meta.get('best'),
+    'best_key': meta.get('best_key'),
+    'best_epoch': meta.get('best_epoch'),
+  }
+  if status == 'done':
+    for split in ('val', 'test'):
+      if split in run.eval_fns:
+        summary.update({f'final_{split}_{k}': float(v) for k, v in run.evaluate(split).items()})
+  return summary
+
+
+def summary_line(summary: dict) -> str:
+  """A one-line human summary of a finished run."""
+  parts = [
+    f'{k}={v:.4f}' if isinstance(v, float) else f'{k}={v}'
+    for k, v in summary.items()
+    if k.startswith('final_') or k in ('step', 'epoch', 'best')
+  ]
+  if summary.get('message'):
+    parts.append(summary['message'])
+  return ', '.join(parts)
+
+
+def save_trajectory(workdir: str, step: int, params) -> None:
+  """Writes the params at `step` as a flat npz under workdir/trajectory (for curvature studies)."""
+  directory = os.path.join(workdir, 'trajectory')
+  os.makedirs(directory, exist_ok=True)
+  flat = {
+    '/'.join(str(getattr(k, 'key', k)) for k in path): np.asarray(v)
+    for path, v in jax.tree_util.tree_flatten_with_path(jax.device_get(params))[0]
+  }
+  np.savez(os.path.join(directory, f'params_{step:08d}.npz'), **flat)
+
+
+def save_batch_order(workdir: str, epoch: int, epoch_idx) -> None:
+  """Writes epoch `epoch`'s [steps, batch] example indices under workdir/batch_order."""
+  directory = os.path.join(workdir, 'batch_order')
+  os.makedirs(directory, exist_ok=True)
+  np.save(os.path.join(directory, f'epoch_{epoch:04d}.npy'), np.asarray(epoch_idx))

@@ -1,0 +1,79 @@
+"""Pure train and eval steps: (state, data) -> (state, metrics), jitted once by the loop.
+
+The whole split lives on the device; a step receives the epoch's index matrix and gathers its own
+batch (row `step % steps_per_epoch`), augments and normalizes it inside jit, so no host work sits
+between steps.
+"""
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from jaxland.data import pipeline
+
+
+def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
+  """Per-example softmax cross-entropy with integer labels."""
+  return optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), labels)
+
+
+def apply_train(model, params, batch_stats, x, dropout_rng):
+  """Train-mode forward pass: (logits, new batch_stats)."""
+  logits, updates = model.apply(
+    {'params': params, 'batch_stats': batch_stats},
+    x,
+    train=True,
+    rngs={'dropout': dropout_rng},
+    mutable=['batch_stats'],
+  )
+  return logits, updates.get('batch_stats', batch_stats)
+
+
+def train_step(
+  state, images, labels, epoch_indices, *, model, tx, augment, mean, std, batch_sharding=None
+):
+  """One SGD step on row `state.step % steps_per_epoch` of the epoch's [steps, batch] indices."""
+  steps_per_epoch = epoch_indices.shape[0]
+  idx = epoch_indices[state.step % steps_per_epoch]
+  if batch_sharding is not None:
+    idx = jax.lax.with_sharding_constraint(idx, batch_sharding)
+  rng = jax.random.fold_in(state.rng, state.step)
+  aug_rng, dropout_rng = jax.random.split(rng)
+  x, y = pipeline.train_batch(images, labels, idx, aug_rng, augment, mean, std, batch_sharding)
+
+  def loss_fn(params):
+    logits, batch_stats = apply_train(model, params, state.batch_stats, x, dropout_rng)
+    return cross_entropy(logits, y).mean(), (logits, batch_stats)
+
+  (loss, (logits, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+  updates, opt_state = tx.update(grads, state.opt_state, state.params)
+  params = optax.apply_updates(state.params, updates)
+  metrics = {
+    'loss': loss,
+    'accuracy': jnp.mean(jnp.argmax(logits, -1) == y),
+    'grad_norm': optax.global_norm(grads),
+  }
+  new_state = state.replace(
+    step=state.step + 1, params=params, batch_stats=batch_stats, opt_state=opt_state
+  )
+  return new_state, metrics
+
+
+def eval_step(params, batch_stats, images, labels, idx, mask, *, model, mean, std):
+  """Sums of loss and correct predictions over the masked (padded) eval batch."""
+  x, y = pipeline.eval_batch(images, labels, idx, mean, std)
+  logits = model.apply({'params': params, 'batch_stats': batch_stats}, x, train=False)
+  mask = mask.astype(jnp.float32)
+  return {
+    'loss_sum': jnp.sum(cross_entropy(logits, y) * mask),
+    'correct': jnp.sum((jnp.argmax(logits, -1) == y) * mask),
+    'count': jnp.sum(mask),
+  }
+
+
+def predict_logits(params, batch_stats, images, labels, idx, *, model, mean, std):
+  """Eval-mode logits of one gathered batch (ensembles and agreement use these)."""
+  x, _ = pipeline.eval_batch(images, labels, idx, mean, std)
+  return model.apply({'params': params, 'batch_stats': batch_stats}, x, train=False).astype(
+    jnp.float32
+  )

@@ -1,0 +1,91 @@
+"""A run directory's small files: the saved config, the status file and the summary.
+
+Each run directory holds `config.json` (what ran), `status.json` (running -> done / diverged /
+failed / interrupted, written in a `finally`) and `summary.json` (the headline numbers).
+"""
+
+import json
+import os
+import shutil
+import time
+
+IGNORED_KEYS = ('resume', 'overwrite')
+RUN_FILES = (
+  'checkpoints',
+  'snapshots',
+  'trajectory',
+  'batch_order',
+  'metrics.jsonl',
+  'summary.json',
+)
+
+
+def config_dict(config) -> dict:
+  """The config as JSON data, less the keys that may differ between a run and its resume."""
+  d = json.loads(config.to_json_best_effort())
+  for key in IGNORED_KEYS:
+    d.pop(key, None)
+  return d
+
+
+def prepare(workdir: str, config) -> None:
+  """Creates the workdir, refusing one that holds a different config unless config.overwrite."""
+  os.makedirs(workdir, exist_ok=True)
+  path = os.path.join(workdir, 'config.json')
+  new = config_dict(config)
+  if os.path.exists(path):
+    with open(path) as f:
+      old = json.load(f)
+    if old != new:
+      if not config.overwrite:
+        diff = sorted(_diff_keys(old, new))
+        raise ValueError(
+          f'Workdir {workdir} holds a run with a different config (keys {diff[:8]}); '
+          'use another --workdir or pass --config.overwrite=True to start it afresh.'
+        )
+      clear(workdir)
+  elif config.overwrite:
+    clear(workdir)
+  with open(path, 'w') as f:
+    json.dump(new, f, indent=2, sort_keys=True)
+
+
+def clear(workdir: str) -> None:
+  """Removes what a previous run wrote (checkpoints, logs), keeping unrelated files."""
+  for name in os.listdir(workdir):
+    full = os.path.join(workdir, name)
+    if name in RUN_FILES or name.startswith('events.out.tfevents'):
+      shutil.rmtree(full) if os.path.isdir(full) else os.remove(full)
+
+
+def _diff_keys(a, b, prefix=''):
+  keys = set(a) | set(b)
+  for k in keys:
+    va, vb = a.get(k), b.get(k)
+    if isinstance(va, dict) and isinstance(vb, dict):
+      yield from _diff_keys(va, vb, f'{prefix}{k}.')
+    elif va != vb:
+      yield f'{prefix}{k}'
+
+
+def write_status(workdir: str, status: str, **info) -> None:
+  """Writes status.json atomically."""
+  record = {'status': status, 'time': time.time(), **info}
+  tmp = os.path.join(workdir, 'status.json.tmp')
+  with open(tmp, 'w') as f:
+    json.dump(record, f, indent=2)
+  os.replace(tmp, os.path.join(workdir, 'status.json'))
+
+
+def read_status(workdir: str) -> dict:
+  """The run's status record ({'status': 'missing'} when it never started)."""
+  path = os.path.join(workdir, 'status.json')
+  if not os.path.exists(path):
+    return {'status': 'missing'}
+  with open(path) as f:
+    return json.load(f)
+
+
+def write_json(workdir: str, name: str, data: dict) -> None:
+  with open(os.path.join(workdir, name), 'w') as f:
+    json.dump(data, f, indent=2, sort_keys=True, default=float)

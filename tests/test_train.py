@@ -1,0 +1,211 @@
+"""The training loop end to end on small data: resume, recompiles, divergence, logs, devices."""
+
+import json
+import logging
+import os
+import signal
+
+import jax
+import numpy as np
+import pytest
+
+from configs import default
+from jaxland import checkpoints, metrics
+from jaxland import config as config_lib
+from jaxland.data import pipeline
+from jaxland.train import loop
+
+
+def digits_config(**train):
+  """A seconds-long run: MLP on scikit-learn's digits (always available)."""
+  config = default.get_config()
+  config.data.name = 'digits'
+  config.data.batch_size = 64
+  config.data.eval_batch_size = 64
+  config.data.val_size = 200
+  config.model.hidden_sizes = (32,)
+  config.optim.learning_rate = 0.05
+  config.train.num_epochs = 3
+  config.train.log_every_steps = 5
+  for k, v in train.items():
+    config.train[k] = v
+  return config
+
+
+def flat(tree):
+  return np.concatenate([np.ravel(x) for x in jax.tree.leaves(jax.device_get(tree))])
+
+
+class StopAt(loop.Callback):
+  """Asks the loop to stop at a given step, as SIGTERM does (or sends a real signal)."""
+
+  every_steps = 1
+
+  def __init__(self, step, send_signal=None):
+    self.stop_step, self.send_signal = step, send_signal
+
+  def on_step(self, run):
+    if run.step == self.stop_step:
+      if self.send_signal is None:
+        run.stop_requested = True
+      else:
+        os.kill(os.getpid(), self.send_signal)
+    return {}
+
+
+def test_run_logs_metrics_status_and_learns(tmp_path):
+  summary = loop.train_and_evaluate(digits_config(), str(tmp_path))
+  assert summary['status'] == 'done'
+  assert summary['final_test_accuracy'] > 0.85  # digits MLP: ~0.95 after 3 epochs
+  records = metrics.read_jsonl(str(tmp_path))
+  keys = set().union(*records)
+  for key in (
+    'train/loss',
+    'train/accuracy',
+    'optim/learning_rate',
+    'val/accuracy',
+    'test/accuracy',
+    'test/loss',
+    'epoch_time',
+  ):
+    assert key in keys, key
+  losses = metrics.series(records, 'train/loss')[1]
+  assert losses[-1] < losses[0]
+  assert json.load(open(tmp_path / 'status.json'))['status'] == 'done'
+  assert any(f.startswith('events.out.tfevents') for f in os.listdir(tmp_path))
+  assert checkpoints.exists(str(tmp_path))
+
+
+@pytest.mark.parametrize('send_signal', [None, signal.SIGTERM])
+def test_kill_and_resume_equals_uninterrupted(tmp_path, send_signal):
+  full = loop.train_and_evaluate(digits_config(), str(tmp_path / 'full'))
+  cut = str(tmp_path / 'cut')
+  first = loop.train_and_evaluate(digits_config(), cut, callbacks=[StopAt(13, send_signal)])
+  assert first['status'] == 'interrupted' and first['step'] == 13
+  assert json.load(open(os.path.join(cut, 'status.json')))['status'] == 'interrupted'
+  second = loop.train_and_evaluate(digits_config(), cut)
+  assert second['status'] == 'done' and second['step'] == full['step']
+  a, _, _ = checkpoints.load_params(str(tmp_path / 'full'))
+  b, _, _ = checkpoints.load_params(cut)
+  np.testing.assert_array_equal(flat(a), flat(b))
+
+
+class CompileLog(logging.Handler):
+  def __init__(self):
+    super().__init__()
+    self.messages = []
+
+  def emit(self, record):
+    self.messages.append(record.getMessage())
+
+
+class WatchCompiles(loop.Callback):
+  """From the end of epoch 1 on, records every compilation."""
+
+  def __init__(self, handler):
+    self.handler = handler
+
+  def on_epoch_end(self, run, epoch):
+    if epoch == 1:
+      jax.config.update('jax_log_compiles', True)
+      logging.getLogger('jax').addHandler(self.handler)
+    return {}
+
+
+def test_no_recompilation_after_first_epoch(tmp_path):
+  handler = CompileLog()
+  try:
+    loop.train_and_evaluate(
+      digits_config(trajectory_every_steps=7), str(tmp_path), callbacks=[WatchCompiles(handler)]
+    )
+  finally:
+    jax.config.update('jax_log_compiles', False)
+    logging.getLogger('jax').removeHandler(handler)
+  compiles = [m for m in handler.messages if 'ompil' in m]
+  assert not compiles, compiles
+
+
+def test_trajectory_and_batch_order_are_saved_and_replayable(tmp_path):
+  config = digits_config(trajectory_every_steps=10, save_batch_order=True, num_epochs=2)
+  loop.train_and_evaluate(config, str(tmp_path))
+  saved = sorted(os.listdir(tmp_path / 'trajectory'))
+  n_train = 1500 - 200  # digits' train split minus the validation slice
+  spe = n_train // 64
+  assert saved[0] == 'params_00000000.npz'
+  assert [int(s[7:15]) for s in saved] == list(range(0, 2 * spe + 1, 10))
+  order = np.load(tmp_path / 'batch_order' / 'epoch_0002.npy')
+  np.testing.assert_array_equal(order, np.asarray(pipeline.epoch_batches(0, 1, n_train, 64)))
+
+
+def test_diverging_run_stops_cleanly(tmp_path):
+  config = digits_config(log_every_steps=1)
+  config.optim.learning_rate = 1e6
+  summary = loop.train_and_evaluate(config, str(tmp_path))
+  assert summary['status'] == 'diverged'
+  assert 'non-finite' in summary['message']
+  assert json.load(open(tmp_path / 'status.json'))['status'] == 'diverged'
+
+
+def test_early_stopping_keeps_best(tmp_path):
+  config = digits_config(early_stopping_patience=1, num_epochs=6)
+  config.optim.learning_rate = 1e-12  # nothing improves after epoch 1
+  summary = loop.train_and_evaluate(config, str(tmp_path))
+  assert summary['epoch'] == 2 and 'early stopping' in summary['message']
+  assert summary['best_epoch'] == 1
+
+
+def test_workdir_with_other_config_is_refused(tmp_path):
+  loop.train_and_evaluate(digits_config(num_epochs=1), str(tmp_path))
+  other = digits_config(num_epochs=1)
+  other.optim.learning_rate = 0.1
+  with pytest.raises(ValueError, match='different config.*optim.learning_rate'):
+    loop.train_and_evaluate(other, str(tmp_path))
+  other.overwrite = True
+  assert loop.train_and_evaluate(other, str(tmp_path))['status'] == 'done'
+
+
+def test_eight_devices_equal_one_device():
+  """Same global batch over an 8-device mesh and a 1-device mesh: same losses and params."""
+  assert jax.device_count() == 8
+  config = digits_config()
+  config.model.batch_norm = True
+  results = []
+  for devices in (jax.devices()[:1], jax.devices()):
+    run = loop.build_run(config, '/tmp/unused', writer=None, mesh=pipeline.make_mesh(devices))
+    step = loop.make_train_step(run)
+    images, labels = run.device_data['train']
+    idx = pipeline.epoch_batches(0, 0, len(run.dataset.train[1]), 64)
+    losses = []
+    for _ in range(4):
+      run.state, m = step(run.state, images, labels, idx)
+      losses.append(float(m['loss']))
+    results.append((losses, flat(run.state.params)))
+  np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-5)
+  np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-4, atol=1e-6)
+
+
+BAD_CONFIGS = [
+  ('task', 'trian', 'task'),
+  ('data.name', 'imagenet', 'data.name'),
+  ('model.name', 'resnet21', 'resnet20'),
+  ('optim.name', 'sgdm', 'optim.name'),
+  ('optim.schedule.name', 'cosin', 'cosine'),
+  ('optim.learning_rate', -0.1, 'optim.learning_rate'),
+  ('data.batch_size', 100, 'divisible by the device count'),
+  ('data.batch_size', 0, 'data.batch_size'),
+  ('train.num_epochs', 0, 'train.num_epochs'),
+  ('repulsion.mode', 'product', 'merged'),
+  ('train.best_metric', 'val/f1', 'val/accuracy'),
+]
+
+
+@pytest.mark.parametrize('key,value,message', BAD_CONFIGS)
+def test_bad_config_names_key_and_choices(key, value, message):
+  config = default.get_config()
+  node = config
+  *parents, leaf = key.split('.')
+  for p in parents:
+    node = node[p]
+  node[leaf] = value
+  with pytest.raises(ValueError, match=message):
+    config_lib.validate(config, num_devices=8)
