@@ -4,6 +4,7 @@ Parses flags and hands the config to the task it names (jaxland.tasks.TASKS). Ke
 """
 
 import datetime
+import logging as pylogging
 import os
 import sys
 
@@ -27,9 +28,18 @@ def default_workdir(config_path: str) -> str:
   return os.path.join('runs', name, datetime.datetime.now().strftime('%Y%m%d-%H%M%S'))
 
 
+class _QuietLibraries(pylogging.Filter):
+  """Drops INFO chatter from orbax's internals; its warnings and errors still show."""
+
+  def filter(self, record):
+    noisy = ('/orbax/', 'xla_bridge')
+    return record.levelno > pylogging.INFO or not any(s in record.pathname for s in noisy)
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  logging.get_absl_handler().addFilter(_QuietLibraries())
   from jaxland import config as config_lib
   from jaxland import tasks
 

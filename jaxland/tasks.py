@@ -9,10 +9,18 @@ TASKS = {
   'train': 'jaxland.train.loop:train_and_evaluate',
 }
 
+# Callbacks the training loop builds from the config: 'module:function(config) -> Callback | None'.
+CALLBACKS = []
+
+
+def load(spec: str):
+  """The object named by 'module:attribute'."""
+  module, attribute = spec.split(':')
+  return getattr(importlib.import_module(module), attribute)
+
 
 def get_task(name: str):
   """The entry function of task `name`."""
   if name not in TASKS:
     raise ValueError(f'Unknown task {name!r} (config key task); choose from {sorted(TASKS)}')
-  module, function = TASKS[name].split(':')
-  return getattr(importlib.import_module(module), function)
+  return load(TASKS[name])

@@ -37,7 +37,7 @@ from jaxland.curvature.hvp import (
   shard_batches,
   stack_batches,
 )
-from jaxland.curvature.lanczos import LanczosResult, Ritz, lanczos, lanczos_tridiag
+from jaxland.curvature.lanczos import LanczosResult, Ritz, lanczos, lanczos_tridiag, tridiag_eigh
 from jaxland.curvature.trace import TraceEstimate, hutchinson
 
 __all__ = [
@@ -72,4 +72,5 @@ __all__ = [
   'slq',
   'spectral_density',
   'stack_batches',
+  'tridiag_eigh',
 ]

@@ -38,7 +38,7 @@ MANUAL_FILES = {
   'cifar10': ('cifar-10-binary.tar.gz',),
   'cifar100': ('cifar-100-binary.tar.gz',),
 }
-# Places where a system package installs the original files (searched after config.data.manual_dir).
+# Where system packages install original files (searched when config.data.manual_dir is empty).
 KNOWN_MANUAL_DIRS = {
   'fashion_mnist': ('/usr/share/datasets/fashion-mnist',),  # Debian: dataset-fashion-mnist
 }
@@ -57,8 +57,9 @@ def network_available(timeout: float = 2.0) -> bool:
 
   def probe():
     try:
-      urllib.request.urlopen(urllib.request.Request(NETWORK_PROBE, method='HEAD'), timeout=timeout)
-      result.append(True)
+      request = urllib.request.Request(NETWORK_PROBE, method='HEAD')
+      with urllib.request.urlopen(request, timeout=timeout):
+        result.append(True)
     except urllib.error.HTTPError:
       result.append(True)
     except (OSError, ValueError):

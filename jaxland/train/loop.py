@@ -18,7 +18,7 @@ import numpy as np
 from absl import logging
 from clu import parameter_overview, periodic_actions
 
-from jaxland import checkpoints, data, models
+from jaxland import checkpoints, data, models, tasks
 from jaxland import config as config_lib
 from jaxland import workdir as workdir_lib
 from jaxland.data import pipeline
@@ -190,12 +190,9 @@ def train_and_evaluate(config, workdir: str, callbacks=()) -> dict:
 
 
 def default_callbacks(config) -> list:
-  """Callbacks the config asks for (anchors, spectra, ...), registered by their modules."""
-  made = [factory(config) for factory in CALLBACK_FACTORIES]
+  """Callbacks the config asks for (anchors, spectra, ...), from the table in jaxland.tasks."""
+  made = [tasks.load(spec)(config) for spec in tasks.CALLBACKS]
   return [cb for cb in made if cb is not None]
-
-
-CALLBACK_FACTORIES: list = []  # Functions config -> Callback | None; research modules append here.
 
 
 class _stop_on_signals:
@@ -232,12 +229,20 @@ def _initial_meta() -> dict:
 
 def _train(run: Run, callbacks: list) -> dict:
   config, workdir = run.config, run.workdir
+  best_key = best_metric_key(config, has_val='val' in run.eval_fns)
   manager = checkpoints.make_manager(
-    workdir,
-    config.train.keep_checkpoints,
-    config.train.best_metric,
-    _mode(config.train.best_metric),
+    workdir, config.train.keep_checkpoints, best_key, _mode(best_key)
   )
+  try:
+    return _train_epochs(run, callbacks, manager, best_key)
+  finally:
+    manager.wait_until_finished()
+    manager.close()
+
+
+def _train_epochs(run: Run, callbacks: list, manager, best_key: str) -> dict:
+  """The epochs of `_train`, checkpointing with `manager`."""
+  config, workdir = run.config, run.workdir
   meta = _initial_meta()
   if config.resume and manager.latest_step() is not None:
     run.state, meta = checkpoints.restore(manager, run.state)
@@ -327,28 +332,21 @@ def _train(run: Run, callbacks: list) -> dict:
       )
       break
     meta['epoch'] = epoch + 1
-    stop_early = _update_best(config, meta, scalars, step)
+    stop_early = _update_best(config, best_key, meta, scalars, step)
     if (
       (epoch + 1) % config.train.checkpoint_every_epochs == 0
       or step == run.total_steps
       or stop_early
     ):
-      metric = scalars.get(_best_key(config, scalars))
-      checkpoints.save(
-        manager,
-        step,
-        run.state,
-        meta,
-        metrics=None if metric is None else {_best_key(config, scalars): float(metric)},
-      )
+      metric = scalars.get(best_key)
+      metrics = None if metric is None else {best_key: float(metric)}
+      checkpoints.save(manager, step, run.state, meta, metrics=metrics)
     if stop_early:
       message = (
         f'early stopping after epoch {epoch + 1}: no improvement for '
         f'{config.train.early_stopping_patience} epochs'
       )
       break
-  manager.wait_until_finished()
-  manager.close()
   summary = _summary(run, meta, status, message, step)
   workdir_lib.write_json(workdir, 'summary.json', summary)
   print(f'[jaxland] {status}: {summary_line(summary)}', flush=True)
@@ -359,17 +357,16 @@ def _mode(metric: str) -> str:
   return 'min' if metric.endswith('loss') else 'max'
 
 
-def _best_key(config, scalars: dict) -> str:
+def best_metric_key(config, has_val: bool) -> str:
   """The configured best metric, falling back from val/ to test/ when there is no val split."""
   key = config.train.best_metric
-  if key not in scalars and key.startswith('val/'):
+  if key.startswith('val/') and not has_val:
     key = 'test/' + key.split('/', 1)[1]
   return key
 
 
-def _update_best(config, meta: dict, scalars: dict, step: int) -> bool:
+def _update_best(config, key: str, meta: dict, scalars: dict, step: int) -> bool:
   """Tracks the best metric; True when early stopping's patience ran out."""
-  key = _best_key(config, scalars)
   if key not in scalars:
     return False
   value = float(scalars[key])
