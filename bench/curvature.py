@@ -6,8 +6,8 @@ Run:  .venv/bin/python bench/curvature.py            (about 2-4 minutes on 2 CPU
 (a) Time of one Hessian-vector product (and one Gauss-Newton product) over a fixed set of batches,
     divided by the time of the gradient over the same batches, both one jitted scan, for ResNet-20
     on CIFAR-shaped synthetic data and for the default MLP on MNIST-shaped synthetic data.
-(b) HVPs needed for the top-10 Hessian eigenvalues to 1e-3 relative error, for an MLP
-    (64-32-10, relu) trained briefly on sklearn's digits, whose exact spectrum is known from the
+(b) HVPs needed for the top-10 Hessian eigenvalues to 1e-3 relative error, for small relu MLPs
+    on sklearn's digits (at init and after brief SGD), whose exact spectrum is known from the
     dense matrix: Lanczos with full reorthogonalisation (jaxland.curvature.lanczos) against power
     iteration with deflation as PyHessian implements it (`hessian.eigenvalues`, written out below).
 All numbers are measured in this run and printed with the machine they ran on.
@@ -36,17 +36,20 @@ TOP_N = 10
 # ------------------------------------------------------------------------ (a) cost of one product
 
 
-def _median_time(fn, repeats):
-  jax.block_until_ready(fn())  # compile and warm up
-  times = []
+def _min_times(fns, repeats):
+  """Best-of-repeats wall time of each function, interleaved so that load drift hits all alike."""
+  for fn in fns:
+    jax.block_until_ready(fn())  # compile and warm up
+  best = [np.inf] * len(fns)
   for _ in range(repeats):
-    start = time.perf_counter()
-    jax.block_until_ready(fn())
-    times.append(time.perf_counter() - start)
-  return float(np.median(times))
+    for i, fn in enumerate(fns):
+      start = time.perf_counter()
+      jax.block_until_ready(fn())
+      best[i] = min(best[i], time.perf_counter() - start)
+  return best
 
 
-def product_cost(name, model, image_shape, batch_size, num_batches, repeats):
+def product_cost(name, model, image_shape, batch_size, num_batches, repeats, unroll):
   """Prints HVP / gradient and GGN / gradient time ratios on synthetic data."""
   rng = np.random.default_rng(0)
   n = batch_size * num_batches
@@ -60,12 +63,11 @@ def product_cost(name, model, image_shape, batch_size, num_batches, repeats):
   )
   params, stats = variables['params'], variables.get('batch_stats', {})
   loss_fn = cv.make_loss_fn(model, stats)
-  hvp = cv.model_operator(model, params, stats, batches)
-  ggn = cv.model_operator(model, params, stats, batches, kind='ggn')
+  hvp = cv.model_operator(model, params, stats, batches, unroll=unroll)
+  ggn = cv.model_operator(model, params, stats, batches, kind='ggn', unroll=unroll)
   v = jnp.asarray(rng.normal(size=hvp.dim), jnp.float32)
-  t_grad = _median_time(lambda: cv.dataset_loss_and_grad(loss_fn, params, batches), repeats)
-  t_hvp = _median_time(lambda: hvp(v), repeats)
-  t_ggn = _median_time(lambda: ggn(v), repeats)
+  grad = lambda: cv.dataset_loss_and_grad(loss_fn, params, batches, unroll=unroll)
+  t_grad, t_hvp, t_ggn = _min_times([grad, lambda: hvp(v), lambda: ggn(v)], repeats)
   print(
     f'  {name:<9} {hvp.dim:>8,d} params, {num_batches} x {batch_size} examples: '
     f'grad {t_grad * 1e3:7.1f} ms | HVP {t_hvp * 1e3:7.1f} ms = {t_hvp / t_grad:.2f} x grad | '
@@ -77,8 +79,8 @@ def product_cost(name, model, image_shape, batch_size, num_batches, repeats):
 # --------------------------------------------------------------- (b) HVPs for the top eigenvalues
 
 
-def trained_digits_mlp(epochs):
-  """An MLP trained with SGD + momentum on sklearn digits; returns (model, params, batches, acc)."""
+def trained_digits_mlp(hidden, epochs):
+  """An MLP trained with SGD + momentum on sklearn digits: (model, params, batches, accuracy)."""
   from sklearn.datasets import load_digits
 
   x, y = load_digits(return_X_y=True)
@@ -86,7 +88,7 @@ def trained_digits_mlp(epochs):
   y = y.astype(np.int32)
   perm = np.random.default_rng(0).permutation(len(y))
   train, test = perm[:1500], perm[1500:]
-  model = get_model('mlp', hidden_sizes=(32,), num_classes=10)
+  model = get_model('mlp', hidden_sizes=hidden, num_classes=10)
   params = jax.jit(model.init, static_argnames='train')(
     jax.random.key(0), jnp.asarray(x[:2]), train=False
   )['params']
@@ -138,7 +140,7 @@ def lanczos_hvps(op, truth, max_steps, seed):
 
 @jax.jit
 def _deflated_power_step(matvec, found, v):
-  """PyHessian's step: orthonormalise v against the found vectors, Hv, Rayleigh quotient, Hv/|Hv|."""
+  """PyHessian's step: orthonormalise v against the found vectors; Hv; v.Hv; Hv / |Hv|."""
   v = v - found.T @ (found @ v)  # rows of unused slots are zero
   v = v / jnp.linalg.norm(v)
   hv = matvec(v)
@@ -171,32 +173,24 @@ def power_iteration(op, top_n, max_iter, seed, stop):
   return np.array(values), np.array(counts)
 
 
-def hvps_for_top_eigenvalues(epochs, max_steps, max_power_iter):
-  model, params, batches, acc = trained_digits_mlp(epochs)
+def hvps_for_top_eigenvalues(hidden, epochs, max_steps, max_power_iter, seeds=3):
+  """Prints, for one trained MLP, the HVPs each method needs; returns a summary row."""
+  model, params, batches, acc = trained_digits_mlp(hidden, epochs)
   op = cv.model_operator(model, params, {}, batches)
   n_real = int(batches['mask'].sum())
+  name = '-'.join(str(w) for w in (64, *hidden, 10))
   print(
-    f'  MLP 64-32-10 relu on sklearn digits: {op.dim:,d} params, trained {epochs} epochs of SGD '
-    f'(lr 0.1, momentum 0.9, batch 64) on {n_real} examples, held-out accuracy {acc:.3f}; '
-    f'Hessian of the mean cross-entropy over those {n_real} examples (BN-free, float32 HVPs).'
+    f'  MLP {name} relu, {op.dim:,d} params, {epochs} epochs of SGD (lr 0.1, momentum 0.9, '
+    f'batch 64), held-out accuracy {acc:.3f}; Hessian of the mean cross-entropy over the '
+    f'{n_real} training examples (float32 HVPs)'
   )
   start = time.perf_counter()
   exact = cv.eigh(cv.dense_matrix(op.matvec, op.dim, jnp.float32))[0][::-1]
-  print(
-    f'  exact spectrum from the dense matrix ({op.dim} HVPs, {time.perf_counter() - start:.1f}s):'
-  )
-  print('    top-12 eigenvalues ' + ' '.join(f'{e:.4g}' for e in exact[:12]))
   truth = exact[:TOP_N]
-
-  oracle_counts = []
-  for seed in range(3):
-    m_oracle, m_residual = lanczos_hvps(op, truth, max_steps, seed)
-    oracle_counts.append(m_oracle)
-    print(
-      f'  Lanczos (seed {seed}): {m_oracle} HVPs until all top-{TOP_N} are within {RTOL:g} '
-      f'(checked against the exact values); {m_residual} HVPs until the residual bounds alone '
-      f'certify {RTOL:g}'
-    )
+  print(
+    f'    exact top-12 (dense matrix, {time.perf_counter() - start:.0f}s): '
+    + ' '.join(f'{e:.4g}' for e in exact[:12])
+  )
 
   def pyhessian_stop(i, previous, current):
     return abs(previous - current) / (abs(previous) + 1e-6) < RTOL
@@ -204,31 +198,32 @@ def hvps_for_top_eigenvalues(epochs, max_steps, max_power_iter):
   def oracle_stop(i, previous, current):
     return abs(current - truth[i]) <= RTOL * abs(truth[i])
 
-  start = time.perf_counter()
-  values, counts = power_iteration(op, TOP_N, 100, 0, pyhessian_stop)
-  err = np.abs(values - truth) / np.abs(truth)
+  lanczos_oracle, lanczos_residual, power, pyhessian, pyhessian_err = [], [], [], [], []
+  power_converged = True
+  for seed in range(seeds):
+    m_oracle, m_residual = lanczos_hvps(op, truth, max_steps, seed)
+    lanczos_oracle.append(m_oracle)
+    lanczos_residual.append(m_residual)
+    values, counts = power_iteration(op, TOP_N, max_power_iter, seed, oracle_stop)
+    power.append(int(counts.sum()))
+    power_converged &= bool(np.all(np.abs(values - truth) <= RTOL * np.abs(truth)))
+    values, counts = power_iteration(op, TOP_N, 100, seed, pyhessian_stop)
+    pyhessian.append(int(counts.sum()))
+    pyhessian_err.append(float(np.max(np.abs(values - truth) / np.abs(truth))))
   print(
-    f'  power iteration, PyHessian defaults (maxIter=100, tol={RTOL:g} on the change): '
-    f'{counts.sum()} HVPs, per eigenvalue {counts.tolist()}; max relative error {err.max():.2e} '
-    f'(errors {" ".join(f"{e:.1e}" for e in err)}) [{time.perf_counter() - start:.1f}s]'
+    f'    Lanczos: {lanczos_oracle} HVPs (seeds 0..{seeds - 1}) until all top-{TOP_N} lie '
+    f'within {RTOL:g} of the exact values; {lanczos_residual} until the residual bounds alone '
+    f'certify {RTOL:g}'
   )
-  pyhessian_total, pyhessian_err = int(counts.sum()), float(err.max())
-  start = time.perf_counter()
-  values, counts = power_iteration(op, TOP_N, max_power_iter, 0, oracle_stop)
-  err = np.abs(values - truth) / np.abs(truth)
-  converged = bool(np.all(err <= RTOL))
   print(
-    f'  power iteration stopped by the exact values (its best case, cap {max_power_iter} per '
-    f'eigenvalue): {counts.sum()} HVPs, per eigenvalue {counts.tolist()}; '
-    f'all within {RTOL:g}: {converged} [{time.perf_counter() - start:.1f}s]'
+    f'    power iteration + deflation stopped at the exact values (its best case): {power} HVPs'
+    + ('' if power_converged else f' (some hit the cap of {max_power_iter} per eigenvalue)')
   )
-  lanczos_needed = max(oracle_counts)
   print(
-    f'  => HVPs for the top-{TOP_N} at {RTOL:g}: Lanczos {lanczos_needed} (worst of 3 seeds) vs '
-    f'power iteration {counts.sum()}{"" if converged else "+ (not converged)"}: '
-    f'{counts.sum() / lanczos_needed:.1f}x fewer; PyHessian defaults used {pyhessian_total} HVPs '
-    f'({pyhessian_total / lanczos_needed:.1f}x Lanczos) and reached max error {pyhessian_err:.1e}'
+    f'    power iteration with PyHessian defaults (tol {RTOL:g} on the change, maxIter 100): '
+    f'{pyhessian} HVPs, reaching max relative errors ' + ' '.join(f'{e:.1e}' for e in pyhessian_err)
   )
+  return name, epochs, max(lanczos_oracle), max(lanczos_residual), float(np.mean(power))
 
 
 def main():
@@ -239,16 +234,32 @@ def main():
     f'jax {jax.__version__} on {jax.devices()[0].platform} ({platform.processor() or "cpu"}, '
     f'{os.cpu_count()} cores); float32 HVPs'
   )
-  print('(a) product time / gradient time over the same batches (median of repeats):')
-  batch = 8 if args.quick else 32
-  product_cost('resnet20', get_model('resnet20'), (32, 32, 3), batch, 2, 3 if args.quick else 5)
-  product_cost('mlp', get_model('mlp'), (28, 28, 1), 128, 8, 5 if args.quick else 20)
-  print(f'(b) HVPs for the top-{TOP_N} Hessian eigenvalues at {RTOL:g} relative error:')
-  hvps_for_top_eigenvalues(
-    epochs=3 if args.quick else 10,
-    max_steps=120 if args.quick else 200,
-    max_power_iter=500 if args.quick else 3000,
+  # On CPU, XLA runs convolution gradients inside a while loop 10-30x slower (jax-ml/jax#12868),
+  # so there the scan over batches is unrolled, for the gradient and the products alike.
+  unroll = True if jax.default_backend() == 'cpu' else 1
+  print(
+    '(a) product time / gradient time over the same batches (best of repeats; scan over '
+    f'batches {"fully unrolled" if unroll is True else "not unrolled"}):'
   )
+  batch, repeats = (8, 3) if args.quick else (32, 5)
+  resnet = get_model('resnet20')
+  product_cost('resnet20', resnet, (32, 32, 3), batch, 2, repeats, unroll)
+  product_cost('mlp', get_model('mlp'), (28, 28, 1), 128, 8, 4 * repeats, unroll)
+  print(f'(b) HVPs for the top-{TOP_N} Hessian eigenvalues at {RTOL:g} relative error:')
+  settings = [((32,), 0), ((32,), 3), ((32,), 10), ((32, 32), 10)]
+  if args.quick:
+    settings = settings[1:2]
+  rows = [
+    hvps_for_top_eigenvalues(hidden, epochs, 150, 500 if args.quick else 3000)
+    for hidden, epochs in settings
+  ]
+  print('  summary (Lanczos: worst of 3 seeds; power iteration: mean of 3 seeds, best case):')
+  for name, epochs, lanczos_oracle, lanczos_residual, power in rows:
+    print(
+      f'    MLP {name:<11} {epochs:>2} epochs: Lanczos {lanczos_oracle:>3} HVPs '
+      f'({lanczos_residual} to certify) vs power iteration {power:6.1f}: '
+      f'{power / lanczos_oracle:4.1f}x fewer ({power / lanczos_residual:4.1f}x when certified)'
+    )
 
 
 if __name__ == '__main__':

@@ -100,6 +100,13 @@ def get_config():
   config.repulsion.anchor_every = 0  # ... or every k epochs ...
   config.repulsion.anchor_from = ''  # ... or from an Orbax checkpoint: '<run dir>[:step]'.
   config.repulsion.mask = 'all'  # Which params count in the distance: all | kernels.
+  config.repulsion.start_from_anchor = False  # Start at anchor_from's weights (fresh momentum).
+  # Model snapshots (params + batch_stats, workdir/snapshots/epoch_XXXX.npz) for ensembles: at every
+  # anchor, and after these epochs ... or every k epochs (e.g. the warm-restart period T_0).
+  config.repulsion.snapshot_epochs = ()
+  config.repulsion.snapshot_every = 0
+  config.repulsion.log_ensemble = True  # Log ensemble/* (snapshots + current model) each epoch.
+  config.repulsion.ensemble_weights = ()  # task ensemble: weights of (snapshots..., final).
 
   config.train = ml_collections.ConfigDict()
   config.train.num_epochs = 2
@@ -115,4 +122,24 @@ def get_config():
   )
   config.train.save_batch_order = False  # Save each epoch's example order (for replay studies).
   config.train.max_steps = 0  # Stop after this many steps (0 = num_epochs); for smoke tests.
+
+  config.lr_range = ml_collections.ConfigDict()  # task lr_range (jaxland/lr_range.py).
+  config.lr_range.param = 'learning_rate'  # The injected hyperparameter swept (or momentum, ...).
+  config.lr_range.start = 1e-5  # First and last value of the sweep ...
+  config.lr_range.end = 10.0
+  config.lr_range.num_steps = 300  # ... over this many iterations (one value each) ...
+  config.lr_range.spacing = 'log'  # ... spaced log | linear.
+  config.lr_range.eval_every = 10  # Held-out loss / accuracy every M iterations (0 = off) ...
+  config.lr_range.eval_size = 1000  # ... on the first N of val (test when no val; 0 = all).
+  config.lr_range.diverge_factor = 4.0  # Stop when smoothed loss > factor * best (0 = only NaN).
+  config.lr_range.smoothing = 0.98  # EMA beta of the smoothed loss (bias-corrected).
+  config.lr_range.overlay = ''  # '' | batch_size | weight_decay | momentum: one test per value ...
+  config.lr_range.overlay_values = ()  # ... of these, overlaid in overlay.png.
+  config.lr_range.momentum_grid = ()  # Short runs at constant optim.learning_rate, these momenta.
+  config.lr_range.grid_steps = 0  # Their length in iterations (0 = num_steps).
+  config.lr_range.min_lr_div = 4.0  # Recommended min_lr = max_lr / this (seed 001: 3..4).
+
+  config.eda = ml_collections.ConfigDict()  # task 'eda' (jaxland/eda.py): data exploration.
+  config.eda.num_samples = 32  # Images in the sample grid.
+  config.eda.split = 'train'  # Split the samples come from: train | val | test.
   return config

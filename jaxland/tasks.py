@@ -7,10 +7,15 @@ import importlib
 
 TASKS = {
   'train': 'jaxland.train.loop:train_and_evaluate',
+  'eda': 'jaxland.eda:run',
+  'lr_range': 'jaxland.lr_range:run_task',
+  'ensemble': 'jaxland.ensemble:run_task',
 }
 
 # Callbacks the training loop builds from the config: 'module:function(config) -> Callback | None'.
-CALLBACKS = []
+CALLBACKS = [
+  'jaxland.anchors:anchor_callback',
+]
 
 
 def load(spec: str):

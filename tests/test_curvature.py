@@ -10,6 +10,7 @@ from jax.flatten_util import ravel_pytree
 from jax.tree_util import Partial
 
 from jaxland import curvature as cv
+from jaxland.curvature.lanczos import _device_loop, _host_step
 
 # ------------------------------------------------------------------------------ tiny models, data
 
@@ -176,12 +177,16 @@ def test_lanczos_float32_and_residual_estimate_on_a_wide_matrix():
   np.testing.assert_allclose(np.diag(overlaps), 1.0, atol=1e-4)
 
 
-def test_lanczos_compiles_once_for_new_seeds_and_new_data():
+def test_lanczos_host_and_device_loops_agree_and_compile_once():
   a = _explicit(np.linspace(0, 1, 30))
-  cv.lanczos(Partial(_matmul, jnp.asarray(a, jnp.float32)), 30, 10, top_k=2, seed=0)
-  size = cv.lanczos_tridiag._cache_size()
-  cv.lanczos(Partial(_matmul, jnp.asarray(2 * a, jnp.float32)), 30, 10, top_k=2, seed=1)
-  assert cv.lanczos_tridiag._cache_size() == size
+  mv = Partial(_matmul, jnp.asarray(a, jnp.float32))
+  runs = {host: cv.lanczos(mv, 30, 10, top_k=2, host_loop=host) for host in (True, False)}
+  np.testing.assert_allclose(runs[True].alpha, runs[False].alpha, rtol=1e-5)
+  np.testing.assert_allclose(runs[True].beta, runs[False].beta, rtol=1e-5)
+  sizes = (_host_step._cache_size(), _device_loop._cache_size())
+  for host in (True, False):  # a new seed and new data of the same shape: no new compile
+    cv.lanczos(Partial(_matmul, jnp.asarray(2 * a, jnp.float32)), 30, 10, seed=1, host_loop=host)
+  assert (_host_step._cache_size(), _device_loop._cache_size()) == sizes
 
 
 def test_lanczos_rejects_bad_arguments():
@@ -261,6 +266,8 @@ def test_hvp_float32_matches_dense_hessian(cnn, cnn64):
   hv = np.asarray(op(jnp.asarray(v)))
   assert hv.dtype == np.float32
   np.testing.assert_allclose(hv, h @ v, rtol=1e-5, atol=1e-5 * np.abs(h @ v).max())
+  unrolled = cv.model_operator(model, params, stats, cv.stack_batches(data, 8), unroll=True)
+  np.testing.assert_allclose(np.asarray(unrolled(jnp.asarray(v))), hv, rtol=1e-5, atol=1e-7)
   res = cv.lanczos(op.matvec, op.dim, 40, top_k=3)
   np.testing.assert_allclose(res.top.values, cv.eigh(h)[0][::-1][:3], rtol=1e-5)
 
@@ -358,15 +365,19 @@ def test_hvp_on_8_devices_equals_1_device(bn_mode):
   params, stats = _init(model, data)
   batches = cv.stack_batches(data, 16)
   v = jnp.asarray(np.random.default_rng(4).normal(size=ravel_pytree(params)[0].size), jnp.float32)
-  out = {}
+  out, top = {}, {}
   for n in (1, 8):
     mesh = jax.sharding.Mesh(np.array(jax.devices()[:n]), ('data',))
     sharded = cv.shard_batches(batches, mesh)
     assert len(sharded['image'].sharding.device_set) == n
     op = cv.model_operator(model, params, stats, sharded, bn_mode=bn_mode)
     out[n] = np.asarray(op(v))
+    if bn_mode == 'eval':  # the solver on sharded data (kept short: 8 CPU "devices" are slow)
+      top[n] = cv.lanczos(op.matvec, op.dim, 6, top_k=1).top.values
   assert len(jax.devices()) == 8
   np.testing.assert_allclose(out[8], out[1], rtol=1e-5, atol=1e-6 * np.abs(out[1]).max())
+  if top:
+    np.testing.assert_allclose(top[8], top[1], rtol=1e-4)
   with pytest.raises(ValueError, match='divisible'):
     cv.shard_batches(
       cv.stack_batches(data, 6), jax.sharding.Mesh(np.array(jax.devices()), ('data',))

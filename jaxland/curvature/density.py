@@ -15,6 +15,7 @@ import numpy as np
 
 from jaxland.curvature.lanczos import (
   as_matvec,
+  default_breakdown_rtol,
   default_dtype,
   lanczos_tridiag,
   start_vector,
@@ -35,12 +36,14 @@ def quadrature(alpha, beta):
   return nodes, s[0] ** 2
 
 
-def slq(matvec, dim, num_probes, num_steps, *, seed=0, dtype=None, breakdown_rtol=None):
+def slq(
+  matvec, dim, num_probes, num_steps, *, seed=0, dtype=None, breakdown_rtol=None, host_loop=None
+):
   """Stochastic Lanczos quadrature: num_probes Gaussian probes, num_steps matvecs each.
 
   Probes are standard normal (uniform directions after normalisation), so each rule's moments
   are unbiased for the normalised moments (1/n) tr(A^k). One compiled Lanczos loop serves all
-  probes. num_steps is clipped to dim.
+  probes. num_steps is clipped to dim; host_loop as in lanczos_tridiag.
   """
   if num_probes < 1:
     raise ValueError(f'num_probes={num_probes}; must be >= 1')
@@ -49,13 +52,15 @@ def slq(matvec, dim, num_probes, num_steps, *, seed=0, dtype=None, breakdown_rto
   num_steps = min(int(num_steps), int(dim))
   dtype = jnp.dtype(dtype or default_dtype())
   if breakdown_rtol is None:
-    breakdown_rtol = float(np.sqrt(np.finfo(dtype).eps))
+    breakdown_rtol = default_breakdown_rtol(dtype)
   matvec = as_matvec(matvec)
   nodes, weights = [], []
   for p in range(num_probes):
     v0 = start_vector((seed, p), dim, dtype)
     key = jax.random.fold_in(jax.random.key(seed), p)
-    alpha, beta, _, _ = lanczos_tridiag(matvec, jnp.asarray(v0), key, breakdown_rtol, num_steps)
+    alpha, beta, _, _ = lanczos_tridiag(
+      matvec, jnp.asarray(v0), key, breakdown_rtol, num_steps, host_loop
+    )
     theta, w = quadrature(alpha, beta)
     nodes.append(theta)
     weights.append(w)

@@ -13,6 +13,7 @@ model reuses the compiled solver.
 """
 
 import dataclasses
+import functools
 from collections.abc import Callable
 
 import flax.errors
@@ -130,7 +131,7 @@ def _tree_add(a, b):
   return jax.tree.map(jnp.add, a, b)
 
 
-def _hvp_scan(loss_fn, x, batches, v):
+def _hvp_scan(loss_fn, x, batches, v, unroll):
   """(sum_b H_b v) / (sum_b n_b), where loss_fn(x, batch) -> (loss sum, count)."""
   grad_fn = jax.grad(loss_fn, has_aux=True)
   dtype = ravel_pytree(x)[0].dtype
@@ -141,11 +142,11 @@ def _hvp_scan(loss_fn, x, batches, v):
     return (_tree_add(acc, hv), total + count.astype(dtype)), None
 
   init = (jax.tree.map(jnp.zeros_like, x), jnp.zeros((), dtype))
-  (acc, total), _ = jax.lax.scan(body, init, batches)
+  (acc, total), _ = jax.lax.scan(body, init, batches, unroll=unroll)
   return jax.tree.map(lambda a: a / total, acc)
 
 
-def _ggn_scan(logits_fn, x, batches, v):
+def _ggn_scan(logits_fn, x, batches, v, unroll):
   """(sum_b J_b^T H_out J_b v) / (sum_b n_b), H_out the softmax-xent Hessian in logit space."""
   dtype = ravel_pytree(x)[0].dtype
 
@@ -160,7 +161,7 @@ def _ggn_scan(logits_fn, x, batches, v):
     return (_tree_add(acc, gv), total + jnp.sum(weights).astype(dtype)), None
 
   init = (jax.tree.map(jnp.zeros_like, x), jnp.zeros((), dtype))
-  (acc, total), _ = jax.lax.scan(body, init, batches)
+  (acc, total), _ = jax.lax.scan(body, init, batches, unroll=unroll)
   return jax.tree.map(lambda a: a / total, acc)
 
 
@@ -171,7 +172,7 @@ def _leaf_paths(params):
 
 
 def block_leaf_ids(params, prefix):
-  """Indices of the leaves whose path starts with `prefix` ('Conv_0', 'Block_1/Conv_0' or a tuple)."""
+  """Indices of the leaves under `prefix`: 'Conv_0', 'Block_1/Conv_0' or a tuple of keys."""
   parts = tuple(prefix.split('/')) if isinstance(prefix, str) else tuple(str(p) for p in prefix)
   paths = _leaf_paths(params)
   ids = tuple(i for i, p in enumerate(paths) if tuple(p.split('/'))[: len(parts)] == parts)
@@ -195,6 +196,7 @@ class _Product:
 
   kind: str
   leaf_ids: tuple | None = None
+  unroll: int | bool = 1
 
   def __call__(self, fn, params, batches, v):
     x, merge = _split(params, self.leaf_ids)
@@ -202,7 +204,7 @@ class _Product:
     v_tree = unravel(v.astype(flat_x.dtype))
     f = lambda y, batch: fn(merge(y), batch)
     scan = _hvp_scan if self.kind == 'hessian' else _ggn_scan
-    return ravel_pytree(scan(f, x, batches, v_tree))[0].astype(v.dtype)
+    return ravel_pytree(scan(f, x, batches, v_tree, self.unroll))[0].astype(v.dtype)
 
 
 def _split(params, leaf_ids):
@@ -245,7 +247,7 @@ class Operator:
     return _apply(self.matvec, v)
 
 
-def _operator(kind, fn, params, batches, block):
+def _operator(kind, fn, params, batches, block, unroll):
   if kind not in KINDS:
     raise ValueError(f'kind={kind!r}; choose from {KINDS}')
   if not isinstance(fn, Partial):
@@ -262,27 +264,31 @@ def _operator(kind, fn, params, batches, block):
       leaves[i] = leaf
     return jax.tree.unflatten(treedef, leaves)
 
-  matvec = Partial(_Product(kind, leaf_ids), fn, params, batches)
+  matvec = Partial(_Product(kind, leaf_ids, unroll), fn, params, batches)
   return Operator(matvec=matvec, dim=int(flat_x.size), to_tree=to_tree)
 
 
-def hessian_operator(loss_fn, params, batches, *, block=None):
+def hessian_operator(loss_fn, params, batches, *, block=None, unroll=1):
   """Hessian of the dataset loss as an Operator, by forward-over-reverse (jvp of grad).
 
   loss_fn(params, batch) -> (sum of per-example losses, example count), e.g. from make_loss_fn;
   batches: a pytree of arrays with a leading n_batches axis (see stack_batches). block: a param
   path prefix; then the operator is the block H_bb, differentiating only that block's params.
+  unroll: passed to the lax.scan over batches. On CPU, XLA runs convolution gradients inside a
+  loop 10-30x slower (jax-ml/jax#12868): there use unroll=True for conv models (compile time then
+  grows with the number of batches) together with lanczos' host loop (its CPU default).
   """
-  return _operator('hessian', loss_fn, params, batches, block)
+  return _operator('hessian', loss_fn, params, batches, block, unroll)
 
 
-def ggn_operator(logits_fn, params, batches, *, block=None):
+def ggn_operator(logits_fn, params, batches, *, block=None, unroll=1):
   """Generalised Gauss-Newton J^T H_out J of the softmax cross-entropy dataset loss.
 
   logits_fn(params, batch) -> (logits [B, K], weights [B]), e.g. from make_logits_fn; the loss
   Hessian in logit space, diag(p) - p p^T, is applied in closed form between a jvp and a vjp.
+  block, unroll: as in hessian_operator.
   """
-  return _operator('ggn', logits_fn, params, batches, block)
+  return _operator('ggn', logits_fn, params, batches, block, unroll)
 
 
 def model_operator(
@@ -295,26 +301,29 @@ def model_operator(
   bn_mode='eval',
   loss='xent',
   block=None,
+  unroll=1,
   mask_key='mask',
   **keys,
 ):
   """Curvature Operator of a Flax model on stacked batches: the one call a spectrum task needs.
 
-  kind: 'hessian' | 'ggn' (GGN needs loss='xent'). keys: image_key / label_key overrides.
+  kind: 'hessian' | 'ggn' (GGN needs loss='xent'). block, unroll: see hessian_operator.
+  keys: image_key / label_key overrides.
   bn_mode='train' refuses padded batches, whose padding would enter the batch statistics.
   """
   if kind not in KINDS:
     raise ValueError(f'kind={kind!r}; choose from {KINDS}')
   if kind == 'ggn' and loss != 'xent':
     raise ValueError(f"kind='ggn' is implemented for loss='xent', got loss={loss!r}")
-  if bn_mode == 'train' and mask_key in batches and not np.all(np.asarray(batches[mask_key])):
+  mask = batches.get(mask_key) if isinstance(batches, dict) else None
+  if bn_mode == 'train' and mask is not None and not np.all(np.asarray(mask)):
     raise ValueError(f"bn_mode='train' needs full batches, but batches[{mask_key!r}] has padding")
   if kind == 'ggn':
     keys.pop('label_key', None)
     fn = make_logits_fn(model, batch_stats, bn_mode, mask_key=mask_key, **keys)
-    return ggn_operator(fn, params, batches, block=block)
+    return ggn_operator(fn, params, batches, block=block, unroll=unroll)
   fn = make_loss_fn(model, batch_stats, bn_mode, loss, mask_key=mask_key, **keys)
-  return hessian_operator(fn, params, batches, block=block)
+  return hessian_operator(fn, params, batches, block=block, unroll=unroll)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -349,8 +358,8 @@ def restrict(op, indices):
 # ------------------------------------------------------------------------------ data and gradient
 
 
-@jax.jit
-def _loss_and_grad(loss_fn, params, batches):
+@functools.partial(jax.jit, static_argnames=('unroll',))
+def _loss_and_grad(loss_fn, params, batches, unroll):
   dtype = ravel_pytree(params)[0].dtype
 
   def body(carry, batch):
@@ -359,15 +368,15 @@ def _loss_and_grad(loss_fn, params, batches):
     return (loss_sum + value, _tree_add(grad_sum, g), total + count.astype(dtype)), None
 
   init = (jnp.zeros((), dtype), jax.tree.map(jnp.zeros_like, params), jnp.zeros((), dtype))
-  (loss_sum, grad_sum, total), _ = jax.lax.scan(body, init, batches)
+  (loss_sum, grad_sum, total), _ = jax.lax.scan(body, init, batches, unroll=unroll)
   return loss_sum / total, jax.tree.map(lambda g: g / total, grad_sum)
 
 
-def dataset_loss_and_grad(loss_fn, params, batches):
+def dataset_loss_and_grad(loss_fn, params, batches, *, unroll=1):
   """Dataset loss and gradient over stacked batches in one jitted scan (the HVP's data path)."""
   if not isinstance(loss_fn, Partial):
     loss_fn = Partial(loss_fn)
-  return _loss_and_grad(loss_fn, params, batches)
+  return _loss_and_grad(loss_fn, params, batches, unroll)
 
 
 def stack_batches(arrays, batch_size, *, mask_key='mask'):

@@ -1,7 +1,8 @@
 """Hutchinson's trace estimator with Rademacher probes, and its standard error.
 
 tr(A) = E[z^T A z] for z with independent +-1 entries; its variance 2 * sum_{i != j} A_ij^2 is the
-smallest among probes with independent entries. The probes run in one jitted loop.
+smallest among probes with independent entries. Each probe is one call of a jitted function (a
+Python loop over probes: no recompiles, and no convolution inside an XLA while loop on CPU).
 """
 
 import functools
@@ -22,13 +23,10 @@ class TraceEstimate(NamedTuple):
   samples: np.ndarray
 
 
-@functools.partial(jax.jit, static_argnames=('dim', 'num_probes', 'dtype'))
-def _samples(matvec, key, dim, num_probes, dtype):
-  def sample(i):
-    z = jax.random.rademacher(jax.random.fold_in(key, i), (dim,), dtype)
-    return jnp.vdot(z, matvec(z).astype(dtype))
-
-  return jax.lax.map(sample, jnp.arange(num_probes))
+@functools.partial(jax.jit, static_argnames=('dim', 'dtype'))
+def _sample(matvec, key, i, dim, dtype):
+  z = jax.random.rademacher(jax.random.fold_in(key, i), (dim,), dtype)
+  return jnp.vdot(z, matvec(z).astype(dtype))
 
 
 def hutchinson(matvec, dim, num_probes, *, seed=0, dtype=None):
@@ -38,9 +36,8 @@ def hutchinson(matvec, dim, num_probes, *, seed=0, dtype=None):
   if dim < 1:
     raise ValueError(f'dim={dim}; must be >= 1')
   dtype = jnp.dtype(dtype or default_dtype())
-  samples = np.asarray(
-    _samples(as_matvec(matvec), jax.random.key(seed), int(dim), num_probes, dtype),
-    np.float64,
-  )
+  matvec, key = as_matvec(matvec), jax.random.key(seed)
+  samples = [_sample(matvec, key, jnp.int32(i), int(dim), dtype) for i in range(num_probes)]
+  samples = np.array(jax.device_get(samples), np.float64)
   stderr = samples.std(ddof=1) / np.sqrt(num_probes)
   return TraceEstimate(float(samples.mean()), float(stderr), samples)

@@ -66,6 +66,23 @@ def check_batch_size(batch_size: int, mesh: Mesh, key: str = 'data.batch_size') 
     )
 
 
+def put_global(tree, sharding: jax.sharding.Sharding):
+  """jax.device_put of a host-identical pytree that also works when `sharding` spans processes.
+
+  Across processes, device_put compares values between hosts (and NaN sentinels never compare
+  equal); building each array from the local copy skips that check. Every process must pass the
+  same values.
+  """
+  if sharding.is_fully_addressable:
+    return jax.device_put(tree, sharding)
+
+  def put(x):
+    x = np.asarray(x)
+    return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
+
+  return jax.tree.map(put, tree)
+
+
 def put_split(split, target: Mesh | jax.sharding.Sharding):
   """(uint8 images, int32 labels) numpy -> device arrays, replicated over a mesh (or a sharding)."""
   images, labels = split

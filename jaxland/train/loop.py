@@ -28,6 +28,12 @@ from jaxland.train import state as state_lib
 from jaxland.train import steps
 
 
+# Dispatch may run at most this many steps ahead of the device. More buys nothing (the device stays
+# busy), and unbounded run-ahead deadlocks XLA:CPU's collectives when many virtual devices share
+# few cores (seen with 8 virtual devices on 2 cores: an all-reduce rendezvous timed out).
+MAX_STEPS_IN_FLIGHT = 2
+
+
 class Callback:
   """A hook into the loop. `every_steps` > 0 makes the loop call `on_step` every that many steps."""
 
@@ -104,9 +110,9 @@ def build_run(config, workdir: str, writer: RunWriter | None, mesh=None) -> Run:
   input_shape = dataset.train[0].shape[1:]
   state = state_lib.create_train_state(model, tx, input_shape, init_seed, data_seed)
   run = Run(config, workdir, dataset, model, tx, mesh, writer, steps_per_epoch, total_steps)
-  run.state = jax.device_put(state, replicated)
+  run.state = pipeline.put_global(state, replicated)
   run.device_data = {
-    split: jax.device_put(arrays, replicated)
+    split: pipeline.put_global(arrays, replicated)
     for split, arrays in (('train', dataset.train), ('val', dataset.val), ('test', dataset.test))
     if arrays is not None
   }
@@ -282,6 +288,8 @@ def _train_epochs(run: Run, callbacks: list, manager, best_key: str) -> dict:
       step += 1
       pending.append(m)
       epoch_metrics.append(m)
+      if len(epoch_metrics) > MAX_STEPS_IN_FLIGHT:
+        epoch_metrics[-MAX_STEPS_IN_FLIGHT - 1]['loss'].block_until_ready()
       report(step)
       if step % log_every == 0:
         scalars = _log_train(run, step, pending)

@@ -37,9 +37,13 @@ def train_step(
   idx = epoch_indices[state.step % steps_per_epoch]
   if batch_sharding is not None:
     idx = jax.lax.with_sharding_constraint(idx, batch_sharding)
-  rng = jax.random.fold_in(state.rng, state.step)
-  aug_rng, dropout_rng = jax.random.split(rng)
+  aug_rng, dropout_rng = jax.random.split(jax.random.fold_in(state.rng, state.step))
   x, y = pipeline.train_batch(images, labels, idx, aug_rng, augment, mean, std, batch_sharding)
+  return update_on_batch(state, x, y, dropout_rng, model=model, tx=tx)
+
+
+def update_on_batch(state, x, y, dropout_rng, *, model, tx):
+  """The optimizer update on a ready (normalized, on-device) batch: (new state, metrics)."""
 
   def loss_fn(params):
     logits, batch_stats = apply_train(model, params, state.batch_stats, x, dropout_rng)

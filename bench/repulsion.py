@@ -1,0 +1,143 @@
+"""Cost of repulsion anchors: train-step time with K = 1, 2, 4 anchors against no repulsion.
+
+Run:    nice -n 5 .venv/bin/python bench/repulsion.py [--models=resnet20,mlp] [--rounds=7]
+Prints, per model, the median time of one jitted train step (SGD momentum 0.9, coupled L2 1e-3,
+batch 128) for each variant and its ratio to the step without repulsion, all measured in this one
+run. Variants are interleaved round by round (the order rotates) so that load from other processes
+hits them alike. Models: ResNet-20 on CIFAR-shaped synthetic data (32x32x3) and the seed-000 MNIST
+MLP (784-512-512-10) on MNIST-shaped synthetic data (28x28x1).
+
+Variants: `none` (no repulsion transform in the chain); `K=k` (strength 1, width 10, k active
+anchors, capacity k); `K=1/cap4` (one active anchor in the default 4 slots: the transform's cost
+follows the capacity, since every slot is read); `virtual` (4 anchors, repulsion disabled, i.e.
+strength 0: the force is skipped by a lax.cond). Target (issue 3): <= 1% per anchor for ResNet-20,
+<= 3% for the MLP (the thesis' PyTorch code paid about +31% per anchor on a GPU).
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import jax  # noqa: E402
+import ml_collections  # noqa: E402
+import numpy as np  # noqa: E402
+
+from configs import default  # noqa: E402
+from jaxland.data import pipeline  # noqa: E402
+from jaxland.optim import add_anchor  # noqa: E402
+from jaxland.train import loop  # noqa: E402
+
+BATCH = 128
+VARIANTS = {  # name: (anchors, capacity, enabled)
+  'none': (0, 0, False),
+  'K=1': (1, 1, True),
+  'K=2': (2, 2, True),
+  'K=4': (4, 4, True),
+  'K=1/cap4': (1, 4, True),
+  'virtual': (4, 4, False),
+}
+
+
+def model_config(model: str):
+  """The benchmark config of `model` ('resnet20' or 'mlp') on synthetic data."""
+  config = default.get_config()
+  config.data.name = 'synthetic'
+  config.data.batch_size = BATCH
+  config.data.synthetic.num_train = BATCH * 8
+  config.data.synthetic.num_test = BATCH
+  if model == 'resnet20':
+    config.data.synthetic.image_shape = (32, 32, 3)
+    config.model = ml_collections.ConfigDict({'name': 'resnet20', 'dtype': 'float32'})
+  elif model == 'mlp':
+    config.data.synthetic.image_shape = (28, 28, 1)
+    config.model.hidden_sizes = (512, 512)
+  else:
+    raise ValueError(f'Unknown model {model!r}; choose from resnet20 | mlp')
+  config.optim.learning_rate = 1e-2
+  config.optim.momentum = 0.9
+  config.optim.weight_decay = 1e-3
+  config.repulsion.width = 10.0
+  config.repulsion.strength = 1.0
+  return config
+
+
+def build_variant(model: str, anchors: int, capacity: int, enabled: bool):
+  """(jitted step, state with `anchors` anchors, step args) for one variant."""
+  config = model_config(model)
+  if capacity:
+    config.repulsion.enabled = enabled
+    config.repulsion.capacity = capacity
+    config.repulsion.anchor_every = 1  # Puts the transform in the chain even when disabled.
+  run = loop.build_run(config, '/tmp/jaxland_bench_unused', writer=None)
+  state = run.state
+  rng = np.random.default_rng(0)
+  for _ in range(anchors):  # Anchors near the params, so every distance is nonzero.
+    anchor = jax.tree.map(lambda p: p + 0.01 * rng.standard_normal(p.shape, np.float32), state.params)
+    state = state.replace(opt_state=add_anchor(state.opt_state, anchor))
+  images, labels = run.device_data['train']
+  idx = pipeline.epoch_batches(0, 0, len(run.dataset.train[1]), BATCH)
+  step = loop.make_train_step(run)
+  state, _ = step(state, images, labels, idx)  # Compile.
+  jax.block_until_ready(state)
+  return step, state, (images, labels, idx)
+
+
+def time_steps(step, state, args, n):
+  """(state, seconds per step) over `n` steps after one untimed step."""
+  state, _ = step(state, *args)
+  jax.block_until_ready(state)
+  t0 = time.perf_counter()
+  for _ in range(n):
+    state, _ = step(state, *args)
+  jax.block_until_ready(state)
+  return state, (time.perf_counter() - t0) / n
+
+
+def bench(model: str, rounds: int, steps: int) -> dict:
+  """{variant: [seconds per step, one per round]}, variants interleaved with a rotating order."""
+  built = {name: build_variant(model, *spec) for name, spec in VARIANTS.items()}
+  times = {name: [] for name in built}
+  names = list(built)
+  for r in range(rounds):
+    for name in names[r % len(names) :] + names[: r % len(names)]:
+      step, state, args = built[name]
+      state, dt = time_steps(step, state, args, steps)
+      built[name] = (step, state, args)
+      times[name].append(dt)
+  return times
+
+
+def report(model: str, times: dict) -> list[str]:
+  base = statistics.median(times['none'])
+  lines = [
+    f'## {model} (median of {len(times["none"])} rounds; {jax.devices()[0].device_kind})',
+    '| variant | ms/step | ratio to none | overhead per anchor |',
+    '|---|---|---|---|',
+  ]
+  for name, ts in times.items():
+    med = statistics.median(ts)
+    k = VARIANTS[name][0] if VARIANTS[name][2] else 0
+    per = f'{100 * (med / base - 1) / k:+.2f}%' if k else ''
+    lines.append(f'| {name} | {1e3 * med:.2f} | {med / base:.4f} | {per} |')
+  return lines
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--models', default='resnet20,mlp')
+  parser.add_argument('--rounds', type=int, default=7)
+  parser.add_argument('--steps', type=int, default=0, help='steps per round (0: per model)')
+  args = parser.parse_args()
+  for model in args.models.split(','):
+    steps = args.steps or {'resnet20': 5, 'mlp': 100}.get(model, 10)
+    times = bench(model, args.rounds, steps)
+    print('\n'.join(report(model, times)), flush=True)
+    print(flush=True)
+
+
+if __name__ == '__main__':
+  main()

@@ -1,0 +1,98 @@
+"""LR schedules on Fashion-MNIST at one iteration budget, minutes on CPU (seed 001's comparison).
+
+Run:    python -m jaxland.main --config=configs/fashion_schedules.py:schedule=onecycle
+        schedule = constant | step | piecewise | cyclic | onecycle; model = mlp | convnet;
+        lr = the peak LR (0: the schedule's default below, from the range tests of
+        configs/fashion_lr_range.py:momentum=0.9,wd=5e-4); epochs = the budget; `:smoke`;
+        `jpeg75`: the same on CIFAR-10's JPEG copy (10,000 train images; cifar10_jpeg75).
+All use SGD momentum 0.9 and coupled weight decay 5e-4, batch 128, 5,000 examples held out:
+  constant   lr throughout.
+  step       lr x 0.1 after each third of the budget (StepLR).
+  piecewise  seed 001's 1000, 100, 100, 300 iterations (scaled to the budget), lr / 10 after each.
+  cyclic     triangular CLR between lr / 4 and lr (Smith: min = max / 3..4), two cycles.
+  onecycle   OneCycleLR to max lr from lr / 4, cosine, momentum 0.95 -> 0.85 -> 0.95.
+Expect: MLP about 0.87-0.89 test accuracy after 3 epochs, within about a point of each other;
+results/lr_science/README.md has the measured mean +- std over 3 seeds.
+"""
+
+from configs import common, default
+
+SCHEDULES = ('constant', 'step', 'piecewise', 'cyclic', 'onecycle')
+DEFAULT_LR = {'constant': 0.05, 'step': 0.1, 'piecewise': 0.1, 'cyclic': 0.2, 'onecycle': 0.2}
+
+
+def apply_schedule(config, schedule: str, lr: float, total_steps: int) -> None:
+  """Sets config.optim for `schedule` with peak `lr` over `total_steps` iterations."""
+  if schedule not in SCHEDULES:
+    raise ValueError(f'schedule={schedule!r} is invalid; allowed: {SCHEDULES}')
+  sc = config.optim.schedule
+  config.optim.learning_rate = lr
+  sc.name = schedule
+  epochs = config.train.num_epochs
+  if schedule == 'step':
+    with sc.ignore_type():  # The default is an int; a third of the budget need not be.
+      sc.decay_every_epochs = epochs / 3
+    sc.gamma = 0.1
+  elif schedule == 'piecewise':  # Seed 001: 1000, 100, 100, 300 of 1500 iterations.
+    sc.boundaries_steps = tuple(round(total_steps * f / 1500) for f in (1000, 1100, 1200))
+    sc.scales = (0.1, 0.1, 0.1)
+  elif schedule == 'cyclic':
+    sc.base_lr = lr / 4
+    sc.step_size_up = max(1, total_steps // 4)
+  elif schedule == 'onecycle':
+    sc.div_factor = 4.0
+    sc.final_div_factor = 100.0
+    sc.pct_start = 0.3
+    sc.cycle_momentum = True
+    sc.max_momentum, sc.base_momentum = 0.95, 0.85
+
+
+def get_config(arg=None):
+  args = common.parse_arg(
+    arg,
+    smoke=False,
+    jpeg75=False,
+    schedule='onecycle',
+    model='mlp',
+    lr=0.0,
+    epochs=3,
+    train_subset=0,
+  )
+  config = default.get_config()
+  config.data.name = 'fashion_mnist'
+  config.data.fallback = 'digits'
+  config.data.val_size = 5000
+  config.data.train_subset = args.train_subset
+  config.data.batch_size = 128
+  config.data.eval_batch_size = 1000
+  if args.model == 'mlp':
+    config.model.hidden_sizes = (256, 128)
+  else:
+    config.model.name = args.model  # convnet: 2 conv layers of 16 5x5 filters, dense (120, 84).
+    config.model.hidden_sizes = (120, 84)
+    config.model.filters = 16
+  config.optim.momentum = 0.9
+  config.optim.weight_decay = 5e-4
+  config.train.num_epochs = args.epochs
+  config.train.log_every_steps = 100
+  config.train.checkpoint_every_epochs = args.epochs
+  if args.jpeg75:
+    jpeg75(config)
+  if args.smoke:
+    common.smoke(config)
+  num_train = config.data.train_subset or 60000 - config.data.val_size
+  total = (num_train // config.data.batch_size) * config.train.num_epochs
+  if config.train.max_steps:
+    total = min(total, config.train.max_steps)
+  apply_schedule(config, args.schedule, args.lr or DEFAULT_LR[args.schedule], total)
+  return config
+
+
+def jpeg75(config) -> None:
+  """The same small CPU experiment on CIFAR-10's offline JPEG copy (reported as cifar10_jpeg75):
+  10,000 training images (2,000 held out before), 2,000 test images."""
+  common.use_cifar10_jpeg75(config)
+  config.data.fallback = ''
+  config.data.val_size = 2000
+  config.data.train_subset = 10000
+  config.data.test_subset = 2000

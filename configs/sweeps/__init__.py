@@ -1,0 +1,1 @@
+"""Sweep configs: `python -m jaxland.sweep --config=configs/sweeps/<x>.py[:arg] --workdir=DIR`."""

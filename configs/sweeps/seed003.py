@@ -1,0 +1,55 @@
+"""What seed 003's sweeps share: the base run, the `:arg` switches and the smoke / cpu variants.
+
+Arguments of every seed003_* sweep:
+  cnn      sweep the CNN (configs/cifar_cnn.py: 5 conv x 256) instead of the MLP (4 layers x 256)
+  jpeg75   the offline CIFAR-10 JPEG copy ($JAXLAND_DATA_DIR), reported as cifar10_jpeg75
+  fashion  Fashion-MNIST instead of CIFAR-10
+  cpu      the reduced version results/sweeps/ ran on a 2-core CPU: 5,000 training and 2,000 test
+           images, 8 epochs (patience 25 never triggers), fewer grid values, CNN filters / 8
+  smoke    seconds: two values per axis, 20 steps each, digits if the data is missing
+"""
+
+import ml_collections
+
+from configs import cifar_cnn, cifar_mlp, common
+from jaxland import sweep
+
+CPU_TRAIN, CPU_TEST, CPU_EPOCHS = 5000, 2000, 8
+
+
+def parse(arg):
+  return common.parse_arg(arg, cnn=False, jpeg75=False, fashion=False, cpu=False, smoke=False)
+
+
+def base_config(args, **model_args):
+  """The run every point starts from: seed 003's selected MLP or CNN on the chosen data."""
+  data = ','.join(k for k in ('jpeg75', 'fashion') if args[k])
+  extra = ','.join(f'{k}={v}' for k, v in model_args.items())
+  module = cifar_cnn if args.cnn else cifar_mlp
+  config = module.get_config(','.join(filter(None, (data, extra))) or None)
+  if args.cpu:
+    config.data.train_subset = CPU_TRAIN
+    config.data.test_subset = CPU_TEST
+    config.train.num_epochs = CPU_EPOCHS
+    config.train.log_every_steps = 50
+    if args.cnn:
+      config.model.filters = 32
+  if args.smoke:
+    cifar_mlp.seed003_smoke(config)
+    if args.cnn:
+      config.model.filters = 8
+  return config
+
+
+def sweep_config(name: str, args, base, space, **report) -> ml_collections.ConfigDict:
+  """The sweep ConfigDict jaxland.sweep reads; the name records the model, data and variant."""
+  parts = [name, 'cnn' if args.cnn else 'mlp']
+  parts += [k for k in ('jpeg75', 'fashion', 'cpu', 'smoke') if args[k]]
+  config = ml_collections.ConfigDict()
+  config.name = '_'.join(parts)
+  config.base = base
+  config.space = sweep.truncate(space, 2) if args.smoke else space
+  config.report = ml_collections.ConfigDict(
+    {'group_by': (), 'heatmaps': (), 'colour_by': '', 'strength': '', **report}
+  )
+  return config

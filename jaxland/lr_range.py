@@ -1,0 +1,443 @@
+"""Range tests (Smith 2017): sweep one injected hyperparameter and record how training reacts.
+
+No second training loop: `sweep` is a driver of a step function `(state, value) -> (state,
+metrics)`. For image models that function is the loop's own jitted train step
+(jaxland.train.loop.make_train_step) with the swept hyperparameter pinned in the optimizer state
+by jaxland.optim.build.set_hparam before each update, so a range test trains exactly as a run
+does (same data order, augmentation, BatchNorm, chain); anything the chain injects can be swept
+(learning_rate, momentum, weight_decay, ...). Each test starts from a copy of the given state,
+so the weights it was given are left as they were and every test starts from the same weights.
+
+Per iteration: the value, train loss (raw and an EMA smoothed with bias correction), train
+accuracy; every `eval_every` iterations: loss and accuracy on a fixed held-out subset. A test
+stops at divergence: a non-finite loss, or a smoothed loss above `diverge_factor` x its best.
+Suggestions and the curve's shape come from jaxland.lr_suggest.
+
+Task `lr_range` (config.lr_range): the sweep, optional overlays (one test per batch size,
+weight decay or momentum, in one figure), an optional grid of short constant-LR runs at fixed
+momenta; per test <name>.png/.csv/.json in the workdir, TensorBoard scalars lr_range/<name>/*.
+"""
+
+import copy
+import csv
+import dataclasses
+import functools
+import json
+import math
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxland import lr_suggest
+from jaxland import workdir as workdir_lib
+from jaxland.data import pipeline
+from jaxland.metrics import RunWriter
+from jaxland.optim import build
+from jaxland.train import loop, steps
+
+SPACINGS = ('log', 'linear')
+OVERLAYS = ('', 'batch_size', 'weight_decay', 'momentum')
+
+
+def sweep_values(start: float, end: float, num_steps: int, spacing: str = 'log') -> np.ndarray:
+  """The value each of `num_steps` iterations uses, from start to end (both included)."""
+  if spacing not in SPACINGS:
+    raise ValueError(f'config.lr_range.spacing={spacing!r} is invalid; allowed: {SPACINGS}')
+  if num_steps < 2:
+    raise ValueError(f'config.lr_range.num_steps={num_steps} is invalid; allowed: >= 2')
+  if spacing == 'log':
+    if not 0 < start and 0 < end:
+      raise ValueError(f'log spacing needs start={start} > 0 and end={end} > 0 (config.lr_range)')
+    return np.geomspace(start, end, num_steps)
+  return np.linspace(start, end, num_steps)
+
+
+@dataclasses.dataclass
+class RangeResult:
+  """What one range test recorded, one entry per iteration run (the diverging one included)."""
+
+  param: str
+  spacing: str
+  values: np.ndarray
+  loss: np.ndarray
+  smooth_loss: np.ndarray
+  accuracy: np.ndarray  # Train accuracy of each batch (NaN when the step reports none).
+  eval_iterations: np.ndarray  # Iterations after which the held-out subset was evaluated ...
+  val_loss: np.ndarray  # ... and its loss and accuracy there.
+  val_accuracy: np.ndarray
+  status: str  # completed | diverged | non_finite
+  fixed: dict = dataclasses.field(default_factory=dict)  # Hyperparameters pinned for the test.
+
+  @property
+  def eval_values(self) -> np.ndarray:
+    return self.values[self.eval_iterations]
+
+  @property
+  def stop_value(self):
+    """The value at which the test stopped for divergence (None when it completed)."""
+    return None if self.status == 'completed' else float(self.values[-1])
+
+  def analyze(self, min_lr_div: float = 4.0) -> dict:
+    """Suggestions, the accuracy curve's shape and the one-cycle recommendation (JSON-ready)."""
+    loss_rules = lr_suggest.loss_suggestions(
+      self.values, self.smooth_loss, log=self.spacing == 'log'
+    )
+    acc_rules = lr_suggest.accuracy_suggestions(self.eval_values, self.val_accuracy)
+    out = {
+      'param': self.param,
+      'spacing': self.spacing,
+      'fixed': self.fixed,
+      'status': self.status,
+      'iterations': len(self.values),
+      'stop_value': self.stop_value,
+      'suggestions': {**loss_rules, **acc_rules},
+      'shape': lr_suggest.classify_shape(self.val_accuracy),
+      'best_val_accuracy': _max(self.val_accuracy),
+      'min_smooth_loss': _min(self.smooth_loss),
+    }
+    if self.param == 'learning_rate':
+      out['recommended'] = lr_suggest.recommend(
+        loss_rules, acc_rules, self.values, self.smooth_loss, min_lr_div
+      )
+    return out
+
+
+def _max(a):
+  a = np.asarray(a, float)
+  return float(np.nanmax(a)) if np.isfinite(a).any() else None
+
+
+def _min(a):
+  a = np.asarray(a, float)
+  return float(np.nanmin(a)) if np.isfinite(a).any() else None
+
+
+class _Recorder:
+  """Per-iteration losses, the bias-corrected EMA and the divergence rule."""
+
+  def __init__(self, smoothing: float, diverge_factor: float):
+    self.beta, self.factor = smoothing, diverge_factor
+    self.loss, self.smooth, self.accuracy = [], [], []
+    self.avg, self.best, self.status = 0.0, math.inf, 'completed'
+
+  def add(self, metrics: list) -> bool:
+    """Records host metric dicts in order; True (and stops recording) at divergence."""
+    for m in metrics:
+      loss = float(m['loss'])
+      self.avg = self.beta * self.avg + (1 - self.beta) * loss
+      smooth = self.avg / (1 - self.beta ** (len(self.loss) + 1))
+      self.loss.append(loss)
+      self.smooth.append(smooth)
+      self.accuracy.append(float(m.get('accuracy', math.nan)))
+      if not math.isfinite(loss) or not math.isfinite(smooth):
+        self.status = 'non_finite'
+      elif self.factor and smooth > self.factor * self.best:
+        self.status = 'diverged'
+      self.best = min(self.best, smooth)
+      if self.status != 'completed':
+        return True
+    return False
+
+
+def sweep(
+  state,
+  step_fn,
+  values,
+  *,
+  eval_fn=None,
+  eval_every: int = 0,
+  diverge_factor: float = 4.0,
+  smoothing: float = 0.98,
+  sync_every: int = 10,
+  param: str = 'learning_rate',
+  spacing: str = 'log',
+  fixed: dict | None = None,
+) -> RangeResult:
+  """Runs step_fn(state, values[i]) -> (state, {'loss', ['accuracy']}) for each i; see module doc.
+
+  Works on a copy of `state` (step_fn may donate its input). eval_fn(state) -> {'loss',
+  'accuracy'} runs after every `eval_every` iterations and where the test stops. Metrics reach
+  the host every `sync_every` iterations (no sync per step); the record still stops at the exact
+  diverging iteration (the final evaluation may see up to sync_every - 1 steps more).
+  """
+  values = np.asarray(values, float)
+  if not 0 <= smoothing < 1:
+    raise ValueError(f'config.lr_range.smoothing={smoothing} is invalid; allowed: [0, 1)')
+  state = jax.tree.map(jnp.copy, state)
+  rec, evals, pending = _Recorder(smoothing, diverge_factor), [], []
+  for i, value in enumerate(values):
+    state, metrics = step_fn(state, value)
+    pending.append(metrics)
+    at_eval = eval_fn is not None and eval_every > 0 and (i + 1) % eval_every == 0
+    if at_eval or len(pending) >= sync_every or i == len(values) - 1:
+      if rec.add(jax.device_get(pending)):
+        break
+      pending = []
+      if at_eval:
+        evals.append((i, eval_fn(state)))
+  n = len(rec.loss)
+  if eval_fn is not None and eval_every > 0 and (not evals or evals[-1][0] != n - 1):
+    evals.append((n - 1, eval_fn(state)))  # Where it stopped (a diverged state counts too).
+  return RangeResult(
+    param=param,
+    spacing=spacing,
+    values=values[:n],
+    loss=np.asarray(rec.loss),
+    smooth_loss=np.asarray(rec.smooth),
+    accuracy=np.asarray(rec.accuracy),
+    eval_iterations=np.asarray([i for i, _ in evals], int),
+    val_loss=np.asarray([float(e['loss']) for _, e in evals]),
+    val_accuracy=np.asarray([float(e['accuracy']) for _, e in evals]),
+    status=rec.status,
+    fixed=dict(fixed or {}),
+  )
+
+
+# --- Image models: the loop's train step, driven --------------------------------------------------
+
+
+def _pin(state, value, param, fixed):
+  opt_state = build.set_hparam(state.opt_state, param, value)
+  for name, v in fixed:
+    opt_state = build.set_hparam(opt_state, name, v)
+  return state.replace(opt_state=opt_state)
+
+
+class ImageSweeper:
+  """Range tests on a jaxland.train.loop.Run: its jitted train step with hyperparameters pinned."""
+
+  def __init__(self, run, eval_size: int = 1000):
+    self.run = run
+    train_step = loop.make_train_step(run)
+
+    def step(state, value, images, labels, epoch_idx, *, param, fixed):
+      return train_step(_pin(state, value, param, fixed), images, labels, epoch_idx)
+
+    self._step = jax.jit(step, donate_argnums=(0,), static_argnames=('param', 'fixed'))
+    self._epoch_batches = jax.jit(
+      pipeline.epoch_batches, static_argnums=(2, 3), out_shardings=pipeline.replicated(run.mesh)
+    )
+    self.eval_split = 'val' if 'val' in run.device_data else 'test'
+    self._eval = _subset_eval_fn(run, self.eval_split, eval_size)
+
+  def step_fn(self, param: str, fixed: dict):
+    """(state, value) -> (state, metrics): the run's step on its batch order, `param` = value."""
+    run, config = self.run, self.run.config
+    images, labels = run.device_data['train']
+    seed = config.seed if config.data_seed < 0 else config.data_seed
+    spe, batch, cache = run.steps_per_epoch, config.data.batch_size, {}
+    fixed = tuple(sorted((k, float(v)) for k, v in fixed.items()))
+
+    def step(state, value):
+      if 'step' not in cache:  # Read the counter once; then count on the host (no sync per step).
+        cache['step'] = int(state.step)
+      epoch = cache['step'] // spe
+      if epoch not in cache:
+        cache[epoch] = self._epoch_batches(seed, epoch, len(labels), batch)
+        cache.pop(epoch - 1, None)
+      cache['step'] += 1
+      value = jnp.float32(value)
+      return self._step(state, value, images, labels, cache[epoch], param=param, fixed=fixed)
+
+    return step
+
+  def evaluate(self, state) -> dict:
+    sums = jax.device_get(self._eval(state.params, state.batch_stats))
+    return {'loss': sums['loss_sum'] / sums['count'], 'accuracy': sums['correct'] / sums['count']}
+
+  def __call__(self, param, values, fixed=None, spacing='log', **kwargs) -> RangeResult:
+    """A range test of `param` over `values` from the run's state, `fixed` hparams pinned."""
+    fixed = dict(fixed or {})
+    return sweep(
+      self.run.state,
+      self.step_fn(param, fixed),
+      values,
+      eval_fn=self.evaluate,
+      param=param,
+      spacing=spacing,
+      fixed=fixed,
+      **kwargs,
+    )
+
+
+def _subset_eval_fn(run, split: str, size: int):
+  """Jitted (params, batch_stats) -> loss/correct/count sums over the first `size` of `split`."""
+  images, labels = run.device_data[split]
+  n = len(labels) if size <= 0 else min(size, len(labels))
+  images, labels = images[:n], labels[:n]
+  bs = min(run.config.data.eval_batch_size, n)
+  idx, mask = (jnp.asarray(a) for a in pipeline.eval_batches(n, bs))
+  fn = functools.partial(
+    steps.eval_step, model=run.model, mean=run.dataset.mean, std=run.dataset.std
+  )
+
+  def sums(params, batch_stats):
+    one = lambda b: fn(params, batch_stats, images, labels, *b)
+    return jax.tree.map(jnp.sum, jax.lax.map(one, (idx, mask)))
+
+  return jax.jit(sums)
+
+
+# --- Outputs --------------------------------------------------------------------------------------
+
+CSV_COLUMNS = ('iteration', 'value', 'loss', 'smooth_loss', 'accuracy', 'val_loss', 'val_accuracy')
+
+
+def rows(result: RangeResult) -> list[dict]:
+  """One dict per iteration (val_* empty where the subset was not evaluated)."""
+  r = result
+  val = {int(i): (vl, va) for i, vl, va in zip(*_eval_arrays(r), strict=True)}
+  out = []
+  for i in range(len(r.values)):
+    vl, va = val.get(i, ('', ''))
+    cells = (i, r.values[i], r.loss[i], r.smooth_loss[i], r.accuracy[i], vl, va)
+    out.append(dict(zip(CSV_COLUMNS, cells, strict=True)))
+  return out
+
+
+def _eval_arrays(result):
+  return result.eval_iterations, result.val_loss, result.val_accuracy
+
+
+def write_csv(result: RangeResult, path: str) -> None:
+  with open(path, 'w', newline='') as f:
+    writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows(result))
+
+
+def write_tensorboard(writer: RunWriter, name: str, result: RangeResult) -> None:
+  """TensorBoard + JSONL scalars lr_range/<name>/<CSV column> with the iteration as step."""
+  for row in rows(result):
+    scalars = {f'lr_range/{name}/{k}': v for k, v in row.items() if k != 'iteration' and v != ''}
+    writer.write_scalars(row['iteration'], scalars)
+
+
+def write_outputs(directory: str, name: str, result: RangeResult, analysis: dict) -> dict:
+  """<name>.csv, <name>.json (the analysis) and <name>.png in `directory`; returns the paths."""
+  from jaxland import lr_plots
+
+  paths = {ext: os.path.join(directory, f'{name}.{ext}') for ext in ('csv', 'json', 'png')}
+  write_csv(result, paths['csv'])
+  with open(paths['json'], 'w') as f:
+    json.dump(analysis, f, indent=2, default=float)
+  lr_plots.plot_test(result, analysis, paths['png'], title=name)
+  return paths
+
+
+# --- The task -------------------------------------------------------------------------------------
+
+
+def _validate(c):
+  if c.overlay not in OVERLAYS:
+    raise ValueError(f'config.lr_range.overlay={c.overlay!r} is invalid; allowed: {OVERLAYS}')
+  if c.overlay and not tuple(c.overlay_values):
+    raise ValueError(f'config.lr_range.overlay={c.overlay!r} needs config.lr_range.overlay_values')
+  if c.overlay and c.overlay == c.param:
+    raise ValueError(f'config.lr_range.overlay={c.overlay!r} is the swept param; overlay another')
+  if c.eval_every < 0 or c.eval_size < 0 or c.diverge_factor < 0:
+    raise ValueError('config.lr_range.eval_every, eval_size and diverge_factor must be >= 0')
+
+
+def _tests(config):
+  """[(name, config, fixed)] for the sweep or for each overlay value."""
+  c = config.lr_range
+  base = f'{c.param}_{c.spacing}'
+  if not c.overlay:
+    return [(base, config, {})]
+  tests = []
+  for v in c.overlay_values:
+    cfg = config
+    if c.overlay == 'batch_size':
+      cfg = copy.deepcopy(config)
+      cfg.data.batch_size = int(v)
+    fixed = {} if c.overlay == 'batch_size' else {c.overlay: float(v)}
+    tests.append((f'{base}-{c.overlay}{v:g}', cfg, fixed))
+  return tests
+
+
+def run_task(config, workdir: str) -> dict:
+  """Task `lr_range`: the tests, overlays and momentum grid of config.lr_range (module doc)."""
+  from jaxland import config as config_lib
+  from jaxland import lr_plots
+
+  config_lib.validate(config)
+  c = config.lr_range
+  _validate(c)
+  values = sweep_values(c.start, c.end, c.num_steps, c.spacing)
+  workdir_lib.prepare(workdir, config)
+  workdir_lib.write_status(workdir, 'running')
+  writer = RunWriter(workdir)
+  summary = {'status': 'failed'}
+  opts = dict(
+    eval_every=c.eval_every,
+    diverge_factor=c.diverge_factor,
+    smoothing=c.smoothing,
+    spacing=c.spacing,
+  )
+  try:
+    sweepers, results, tests = {}, {}, {}
+
+    def sweeper(cfg):
+      if cfg.data.batch_size not in sweepers:
+        run = loop.build_run(cfg, workdir, writer)
+        sweepers[cfg.data.batch_size] = ImageSweeper(run, c.eval_size)
+      return sweepers[cfg.data.batch_size]
+
+    for name, cfg, fixed in _tests(config):
+      result = sweeper(cfg)(c.param, values, fixed, **opts)
+      results[name], tests[name] = result, result.analyze(c.min_lr_div)
+      write_outputs(workdir, name, result, tests[name])
+      write_tensorboard(writer, name, result)
+      print(f'[jaxland] {name}: {_line(tests[name])}', flush=True)
+    if len(results) > 1:
+      lr_plots.plot_overlay(results, os.path.join(workdir, 'overlay.png'), title=c.overlay)
+    summary = {'status': 'done', 'eval_split': sweeper(config).eval_split, 'tests': tests}
+    if tuple(c.momentum_grid):
+      summary['momentum_grid'] = momentum_grid(sweeper(config), config, workdir, writer)
+  except BaseException as e:
+    summary = {'status': 'failed', 'message': f'{type(e).__name__}: {e}'}
+    raise
+  finally:
+    workdir_lib.write_status(workdir, summary['status'], message=summary.get('message', ''))
+    if summary['status'] == 'done':
+      workdir_lib.write_json(workdir, 'summary.json', summary)
+    writer.close()
+  return summary
+
+
+def momentum_grid(sweeper: ImageSweeper, config, workdir: str, writer: RunWriter) -> dict:
+  """Short runs at the config's constant LR, one per fixed momentum; loss curves overlaid."""
+  from jaxland import lr_plots
+
+  c = config.lr_range
+  lr = float(config.optim.learning_rate)
+  values = np.full(c.grid_steps or c.num_steps, lr)
+  opts = dict(eval_every=c.eval_every, diverge_factor=c.diverge_factor, smoothing=c.smoothing)
+  results, runs = {}, {}
+  for m in c.momentum_grid:
+    name = f'momentum_grid-momentum{m:g}'
+    r = sweeper('learning_rate', values, {'momentum': float(m)}, spacing='linear', **opts)
+    results[f'momentum {m:g}'] = r
+    write_csv(r, os.path.join(workdir, f'{name}.csv'))
+    write_tensorboard(writer, name, r)
+    runs[f'{m:g}'] = {
+      'status': r.status,
+      'final_smooth_loss': float(r.smooth_loss[-1]),
+      'final_val_accuracy': float(r.val_accuracy[-1]) if len(r.val_accuracy) else None,
+    }
+  lr_plots.plot_grid(results, os.path.join(workdir, 'momentum_grid.png'), title=f'lr {lr:g}')
+  done = {k: v['final_smooth_loss'] for k, v in runs.items() if v['status'] == 'completed'}
+  best = min(done, key=done.get) if done else None
+  return {'learning_rate': lr, 'runs': runs, 'best_momentum': best}
+
+
+def _line(analysis: dict) -> str:
+  s = analysis['suggestions']
+  parts = [f'{k}={v:.3g}' for k, v in s.items() if v is not None]
+  rec = analysis.get('recommended', {})
+  if rec.get('max_lr') is not None:
+    parts.append(f'max_lr={rec["max_lr"]:.3g} min_lr={rec["min_lr"]:.3g}')
+  return f'{analysis["status"]} shape={analysis["shape"]} ' + ' '.join(parts)

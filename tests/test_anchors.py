@@ -1,0 +1,234 @@
+"""Anchors in the training loop: schedule, no retracing, resume, anchor_from, logged distances."""
+
+import logging
+import math
+
+import jax
+import numpy as np
+import pytest
+
+from configs import default
+from jaxland import anchors, metrics
+from jaxland.optim import get_anchors
+from jaxland.train import loop
+
+SPE = (1500 - 200) // 64  # digits: train minus the validation slice, batch 64 -> 20 steps/epoch
+
+
+def digits_config(num_epochs=3, **repulsion):
+  """A seconds-long run (MLP on scikit-learn's digits) with repulsion settings."""
+  config = default.get_config()
+  config.data.name = 'digits'
+  config.data.batch_size = 64
+  config.data.eval_batch_size = 64
+  config.data.val_size = 200
+  config.model.hidden_sizes = (32,)
+  config.optim.learning_rate = 0.05
+  config.optim.weight_decay = 1e-3
+  config.train.num_epochs = num_epochs
+  config.train.log_every_steps = 10
+  config.train.checkpoint_every_epochs = num_epochs  # Only the final one: orbax saves are slow.
+  config.repulsion.width = 1.0
+  for k, v in repulsion.items():
+    config.repulsion[k] = v
+  return config
+
+
+def flat(tree):
+  return np.concatenate([np.ravel(x) for x in jax.tree.leaves(jax.device_get(tree))])
+
+
+class Capture(loop.Callback):
+  """Keeps host copies of the state at the end of every epoch."""
+
+  def __init__(self):
+    self.states = {}
+
+  def on_epoch_end(self, run, epoch):
+    self.states[epoch] = jax.device_get(run.state)
+    return {}
+
+
+class StopAt(loop.Callback):
+  every_steps = 1
+
+  def __init__(self, step):
+    self.stop_step = step
+
+  def on_step(self, run):
+    run.stop_requested = run.step == self.stop_step
+    return {}
+
+
+def record_callbacks(monkeypatch):
+  """Makes the loop's anchor callbacks reachable from the test: returns the list they go into."""
+  made = []
+  factory = anchors.anchor_callback
+
+  def recording(config):
+    cb = factory(config)
+    made.append(cb)
+    return cb
+
+  monkeypatch.setattr(anchors, 'anchor_callback', recording)
+  return made
+
+
+def epoch_records(workdir):
+  return {int(r['epoch']): r for r in metrics.read_jsonl(workdir) if 'epoch' in r}
+
+
+@pytest.fixture(scope='module')
+def anchored_run(tmp_path_factory):
+  """Repulsion on, anchors after epochs 1 and 2 of 3, every state kept."""
+  workdir = str(tmp_path_factory.mktemp('anchored'))
+  capture = Capture()
+  config = digits_config(enabled=True, strength=1.0, anchor_epochs=(1, 2))
+  summary = loop.train_and_evaluate(config, workdir, callbacks=[capture])
+  assert summary['status'] == 'done'
+  return workdir, capture.states
+
+
+def test_schedules():
+  config = digits_config(num_epochs=600, anchor_every=150)
+  assert anchors.anchor_schedule(config) == (150, 300, 450)  # The thesis: 3 anchors in 600.
+  config.repulsion.anchor_epochs = (100,)
+  config.repulsion.snapshot_every = 200
+  config.repulsion.snapshot_epochs = (600,)
+  assert anchors.anchor_schedule(config) == (100, 150, 300, 450)
+  assert anchors.snapshot_schedule(config) == (100, 150, 200, 300, 400, 450, 600)
+  assert anchors.anchor_callback(digits_config()) is None
+  assert anchors.anchor_callback(digits_config(snapshot_every=1)) is not None
+
+
+@pytest.mark.parametrize(
+  'key, value', [('anchor_epochs', (0,)), ('snapshot_epochs', (4,)), ('snapshot_every', -1)]
+)
+def test_bad_schedule_names_the_key(key, value):
+  with pytest.raises(ValueError, match=f'repulsion.{key}'):
+    anchors.anchor_callback(digits_config(**{key: value}))
+
+
+def test_distance_metric_equals_numpy_norm(anchored_run):
+  workdir, states = anchored_run
+  records = epoch_records(workdir)
+  anchor0 = flat(states[1].params)  # Params after epoch 1, by the test's own callback.
+  anchor1 = flat(states[2].params)
+  for epoch in (2, 3):
+    params = flat(states[epoch].params)
+    d0 = np.linalg.norm(params - anchor0)
+    np.testing.assert_allclose(records[epoch]['anchor/0/distance'], d0, rtol=1e-4)
+    np.testing.assert_allclose(
+      records[epoch]['anchor/0/kernel'], math.exp(-(d0**2) / 2), rtol=1e-4, atol=1e-12
+    )
+    np.testing.assert_allclose(
+      records[epoch]['anchor/1/distance'], np.linalg.norm(params - anchor1), rtol=1e-4, atol=1e-6
+    )
+  assert records[1]['anchor/count'] == 1 and records[3]['anchor/count'] == 2
+  assert 'anchor/1/distance' not in records[1]  # Slot 1 was still empty after epoch 1.
+  assert records[0]['anchor/init_distance'] == 0.0 and records[3]['anchor/init_distance'] > 0
+  assert records[3]['anchor/grad_norm'] > 0 and records[3]['anchor/grad_ratio'] > 0
+
+
+def test_anchors_are_the_params_and_snapshots(anchored_run):
+  workdir, states = anchored_run
+  stacked, active = get_anchors(states[3].opt_state)
+  assert np.asarray(active).tolist()[:2] == [True, True]
+  for slot, epoch in ((0, 1), (1, 2)):
+    anchor = jax.tree.map(lambda a, s=slot: a[s], stacked)
+    np.testing.assert_array_equal(flat(anchor), flat(states[epoch].params))
+    params, batch_stats, info = anchors.load_snapshot(anchors.snapshot_path(workdir, epoch))
+    assert info == {'epoch': epoch, 'step': epoch * SPE}
+    np.testing.assert_array_equal(flat(params), flat(states[epoch].params))
+  assert [e for e, _ in anchors.list_snapshots(workdir)] == [1, 2]
+
+
+def test_anchors_survive_interrupt_and_resume(anchored_run, tmp_path):
+  full_dir, full_states = anchored_run
+  config = digits_config(enabled=True, strength=1.0, anchor_epochs=(1, 2))
+  cut = str(tmp_path / 'cut')
+  first = loop.train_and_evaluate(config, cut, callbacks=[StopAt(SPE + 7)])
+  assert first['status'] == 'interrupted'
+  restored = {}
+
+  class AtStart(loop.Callback):
+    def on_start(self, run):
+      restored['opt_state'] = jax.device_get(run.state.opt_state)
+
+  capture = Capture()
+  second = loop.train_and_evaluate(config, cut, callbacks=[AtStart(), capture])
+  assert second['status'] == 'done'
+  stacked, active = get_anchors(restored['opt_state'])  # As restored from the checkpoint.
+  assert np.asarray(active).tolist()[:2] == [True, False]
+  np.testing.assert_array_equal(
+    flat(jax.tree.map(lambda a: a[0], stacked)), flat(full_states[1].params)
+  )
+  np.testing.assert_array_equal(flat(capture.states[3].opt_state), flat(full_states[3].opt_state))
+  np.testing.assert_array_equal(flat(capture.states[3].params), flat(full_states[3].params))
+
+
+def test_anchor_from_other_run_gives_exactly_its_params(anchored_run, tmp_path, monkeypatch):
+  source_dir, source_states = anchored_run
+  made = record_callbacks(monkeypatch)
+  capture = Capture()
+  config = digits_config(
+    num_epochs=1, enabled=True, anchor_from=f'{source_dir}:{3 * SPE}', start_from_anchor=True
+  )
+  loop.train_and_evaluate(config, str(tmp_path), callbacks=[capture])
+  stacked, active = get_anchors(capture.states[1].opt_state)
+  assert np.asarray(active).tolist() == [True, False, False, False]
+  np.testing.assert_array_equal(
+    flat(jax.tree.map(lambda a: a[0], stacked)), flat(source_states[3].params)
+  )
+  records = epoch_records(str(tmp_path))
+  assert records[0]['anchor/0/distance'] == 0.0  # start_from_anchor: training starts there.
+  assert records[1]['anchor/0/distance'] > 0.0
+  assert made[0].traces['add_anchor'] == 1
+
+
+class WatchCompiles(loop.Callback, logging.Handler):
+  """Records every compilation after the end of epoch `start`."""
+
+  def __init__(self, start):
+    logging.Handler.__init__(self)
+    self.start, self.messages = start, []
+
+  def emit(self, record):
+    self.messages.append(record.getMessage())
+
+  def on_epoch_end(self, run, epoch):
+    if epoch == self.start:
+      jax.config.update('jax_log_compiles', True)
+      logging.getLogger('jax').addHandler(self)
+    return {}
+
+
+def test_setting_anchors_in_the_loop_does_not_retrace(tmp_path, monkeypatch):
+  made = record_callbacks(monkeypatch)
+  watch = WatchCompiles(start=2)  # Runs before the anchor callback: epochs 2 and 3 add anchors.
+  config = digits_config(num_epochs=4, enabled=True, anchor_epochs=(1, 2, 3), capacity=2)
+  config.train.checkpoint_every_epochs = 1  # Orbax compiles its own slicing on the first save.
+  try:
+    loop.train_and_evaluate(config, str(tmp_path), callbacks=[watch])
+  finally:
+    jax.config.update('jax_log_compiles', False)
+    logging.getLogger('jax').removeHandler(watch)
+  assert made[0].traces == {'add_anchor': 1, 'probe': 1}
+  compiles = [m for m in watch.messages if 'ompil' in m]
+  assert not compiles, compiles
+  # capacity 2, anchors after 1, 2, 3: the third overwrote slot 0 (ring buffer).
+  records = epoch_records(str(tmp_path))
+  assert records[3]['anchor/0/distance'] == 0.0 and records[3]['anchor/1/distance'] > 0
+
+
+def test_virtual_anchors_log_but_do_not_change_training(anchored_run, tmp_path):
+  plain = Capture()
+  loop.train_and_evaluate(digits_config(), str(tmp_path / 'plain'), callbacks=[plain])
+  virtual = Capture()
+  vdir = str(tmp_path / 'virtual')
+  loop.train_and_evaluate(digits_config(anchor_epochs=(1, 2)), vdir, callbacks=[virtual])
+  np.testing.assert_array_equal(flat(virtual.states[3].params), flat(plain.states[3].params))
+  records = epoch_records(vdir)
+  assert records[3]['anchor/0/distance'] > 0 and records[3]['anchor/grad_norm'] == 0.0
+  # With the force on, the run ends farther from the first anchor than the baseline.
+  assert epoch_records(anchored_run[0])[3]['anchor/0/distance'] > records[3]['anchor/0/distance']
