@@ -190,9 +190,12 @@ class AnchorCallback(loop.Callback):
   def _build(self, run):
     """Jits the anchor write and the probe once (replicated outputs, so nothing recompiles)."""
     self._replicated = pipeline.replicated(run.mesh)
-    init_seed = self.config.seed if self.config.init_seed < 0 else self.config.init_seed
-    init_params, _ = state_lib.init_variables(run.model, run.dataset.train[0].shape[1:], init_seed)
-    self._init_params = pipeline.put_global(init_params, self._replicated)
+    if run.step == 0:  # A fresh state holds the initial weights (copied: steps donate them).
+      self._init_params = jax.tree.map(jnp.copy, run.state.params)
+    else:  # Resumed: rebuild them from the init seed (what create_train_state did).
+      seed = self.config.seed if self.config.init_seed < 0 else self.config.init_seed
+      init, _ = state_lib.init_variables(run.model, run.dataset.train[0].shape[1:], seed)
+      self._init_params = pipeline.put_global(init, self._replicated)
     self._train_data = run.device_data['train']
     model, mean, std = run.model, run.dataset.mean, run.dataset.std
     idx = jnp.arange(min(self.config.data.batch_size, len(run.dataset.train[1])))

@@ -9,7 +9,6 @@ The splits are the ones training sees (val_size, train_subset and test_subset ap
 """
 
 import csv
-import json
 import os
 
 import numpy as np
@@ -55,8 +54,14 @@ def sample_indices(num_examples: int, num: int, seed: int) -> np.ndarray:
 def plot_counts(counts: dict, class_names, path: str, title: str) -> str:
   fig, axes = plots.figure(1, len(counts), size=(max(5.0, 0.55 * len(class_names) + 1), 3.6))
   for ax, (split, c) in zip(axes.flat, counts.items(), strict=True):
-    plots.bars(ax, list(class_names), c, title=f'{title}: {split} ({int(c.sum())})',
-               ylabel='count', fmt='{:.0f}')  # fmt: skip
+    plots.bars(
+      ax,
+      list(class_names),
+      c,
+      title=f'{title}: {split} ({int(c.sum())})',
+      ylabel='count',
+      fmt='{:.0f}',
+    )
     ax.set_ylim(0, max(1, c.max()) * 1.12)
     ax.tick_params(axis='x', labelrotation=45)
   return plots.save(fig, path)
@@ -80,11 +85,17 @@ def run(config, workdir: str) -> dict:
   images, labels = parts[config.eda.split]
   idx = np.sort(sample_indices(len(labels), config.eda.num_samples, config.seed))
   figures = [
-    plot_counts(counts, dataset.class_names, os.path.join(workdir, 'class_counts.png'),
-                dataset.name),  # fmt: skip
-    plot_samples(images[idx], labels[idx], dataset.class_names,
-                 os.path.join(workdir, 'samples.png'), f'{dataset.name}: {config.eda.split}'),
-  ]  # fmt: skip
+    plot_counts(
+      counts, dataset.class_names, os.path.join(workdir, 'class_counts.png'), dataset.name
+    ),
+    plot_samples(
+      images[idx],
+      labels[idx],
+      dataset.class_names,
+      os.path.join(workdir, 'samples.png'),
+      f'{dataset.name}: {config.eda.split}',
+    ),
+  ]
   _write_tables(workdir, dataset, counts, stats)
   summary = {
     'status': 'done',

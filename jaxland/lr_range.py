@@ -15,14 +15,13 @@ Suggestions and the curve's shape come from jaxland.lr_suggest.
 
 Task `lr_range` (config.lr_range): the sweep, optional overlays (one test per batch size,
 weight decay or momentum, in one figure), an optional grid of short constant-LR runs at fixed
-momenta; per test <name>.png/.csv/.json in the workdir, TensorBoard scalars lr_range/<name>/*.
+momenta; per test <name>.png/.csv/.json in the workdir, TensorBoard scalars lr_range/<name>/*
+(written by jaxland.lr_report).
 """
 
 import copy
-import csv
 import dataclasses
 import functools
-import json
 import math
 import os
 
@@ -30,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxland import lr_suggest
+from jaxland import lr_report, lr_suggest
 from jaxland import workdir as workdir_lib
 from jaxland.data import pipeline
 from jaxland.metrics import RunWriter
@@ -48,7 +47,7 @@ def sweep_values(start: float, end: float, num_steps: int, spacing: str = 'log')
   if num_steps < 2:
     raise ValueError(f'config.lr_range.num_steps={num_steps} is invalid; allowed: >= 2')
   if spacing == 'log':
-    if not 0 < start and 0 < end:
+    if not (start > 0 and end > 0):
       raise ValueError(f'log spacing needs start={start} > 0 and end={end} > 0 (config.lr_range)')
     return np.geomspace(start, end, num_steps)
   return np.linspace(start, end, num_steps)
@@ -80,10 +79,19 @@ class RangeResult:
     return None if self.status == 'completed' else float(self.values[-1])
 
   def analyze(self, min_lr_div: float = 4.0) -> dict:
-    """Suggestions, the accuracy curve's shape and the one-cycle recommendation (JSON-ready)."""
-    loss_rules = lr_suggest.loss_suggestions(
-      self.values, self.smooth_loss, log=self.spacing == 'log'
-    )
+    """Suggestions, the accuracy curve's shape and the one-cycle recommendation (JSON-ready).
+
+    The loss rules are LR rules (fastai's); for another hyperparameter only the value of the
+    lowest smoothed loss is given (the loss also falls because training goes on, so read it
+    with the grid of short runs at fixed values).
+    """
+    if self.param == 'learning_rate':
+      loss_rules = lr_suggest.loss_suggestions(
+        self.values, self.smooth_loss, log=self.spacing == 'log'
+      )
+    else:
+      v, s = lr_suggest.trim(self.values, self.smooth_loss, skip_start=0, skip_end=0)
+      loss_rules = {'minimum_loss': float(v[np.argmin(s)]) if len(s) else None}
     acc_rules = lr_suggest.accuracy_suggestions(self.eval_values, self.val_accuracy)
     out = {
       'param': self.param,
@@ -159,8 +167,9 @@ def sweep(
 
   Works on a copy of `state` (step_fn may donate its input). eval_fn(state) -> {'loss',
   'accuracy'} runs after every `eval_every` iterations and where the test stops. Metrics reach
-  the host every `sync_every` iterations (no sync per step); the record still stops at the exact
-  diverging iteration (the final evaluation may see up to sync_every - 1 steps more).
+  the host every `sync_every` iterations (no host copy per step; dispatch runs at most
+  loop.MAX_STEPS_IN_FLIGHT steps ahead); the record still stops at the exact diverging iteration
+  (the final evaluation may see up to sync_every - 1 steps more).
   """
   values = np.asarray(values, float)
   if not 0 <= smoothing < 1:
@@ -170,6 +179,8 @@ def sweep(
   for i, value in enumerate(values):
     state, metrics = step_fn(state, value)
     pending.append(metrics)
+    if len(pending) > loop.MAX_STEPS_IN_FLIGHT:  # Bounded run-ahead, as in the loop (XLA:CPU).
+      jax.block_until_ready(pending[-loop.MAX_STEPS_IN_FLIGHT - 1]['loss'])
     at_eval = eval_fn is not None and eval_every > 0 and (i + 1) % eval_every == 0
     if at_eval or len(pending) >= sync_every or i == len(values) - 1:
       if rec.add(jax.device_get(pending)):
@@ -280,53 +291,6 @@ def _subset_eval_fn(run, split: str, size: int):
   return jax.jit(sums)
 
 
-# --- Outputs --------------------------------------------------------------------------------------
-
-CSV_COLUMNS = ('iteration', 'value', 'loss', 'smooth_loss', 'accuracy', 'val_loss', 'val_accuracy')
-
-
-def rows(result: RangeResult) -> list[dict]:
-  """One dict per iteration (val_* empty where the subset was not evaluated)."""
-  r = result
-  val = {int(i): (vl, va) for i, vl, va in zip(*_eval_arrays(r), strict=True)}
-  out = []
-  for i in range(len(r.values)):
-    vl, va = val.get(i, ('', ''))
-    cells = (i, r.values[i], r.loss[i], r.smooth_loss[i], r.accuracy[i], vl, va)
-    out.append(dict(zip(CSV_COLUMNS, cells, strict=True)))
-  return out
-
-
-def _eval_arrays(result):
-  return result.eval_iterations, result.val_loss, result.val_accuracy
-
-
-def write_csv(result: RangeResult, path: str) -> None:
-  with open(path, 'w', newline='') as f:
-    writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
-    writer.writeheader()
-    writer.writerows(rows(result))
-
-
-def write_tensorboard(writer: RunWriter, name: str, result: RangeResult) -> None:
-  """TensorBoard + JSONL scalars lr_range/<name>/<CSV column> with the iteration as step."""
-  for row in rows(result):
-    scalars = {f'lr_range/{name}/{k}': v for k, v in row.items() if k != 'iteration' and v != ''}
-    writer.write_scalars(row['iteration'], scalars)
-
-
-def write_outputs(directory: str, name: str, result: RangeResult, analysis: dict) -> dict:
-  """<name>.csv, <name>.json (the analysis) and <name>.png in `directory`; returns the paths."""
-  from jaxland import lr_plots
-
-  paths = {ext: os.path.join(directory, f'{name}.{ext}') for ext in ('csv', 'json', 'png')}
-  write_csv(result, paths['csv'])
-  with open(paths['json'], 'w') as f:
-    json.dump(analysis, f, indent=2, default=float)
-  lr_plots.plot_test(result, analysis, paths['png'], title=name)
-  return paths
-
-
 # --- The task -------------------------------------------------------------------------------------
 
 
@@ -337,6 +301,11 @@ def _validate(c):
     raise ValueError(f'config.lr_range.overlay={c.overlay!r} needs config.lr_range.overlay_values')
   if c.overlay and c.overlay == c.param:
     raise ValueError(f'config.lr_range.overlay={c.overlay!r} is the swept param; overlay another')
+  bad = [b for b in c.overlay_values if c.overlay == 'batch_size' and b % jax.device_count()]
+  if bad:
+    raise ValueError(
+      f'config.lr_range.overlay_values={bad} must be multiples of the {jax.device_count()} devices'
+    )
   if c.eval_every < 0 or c.eval_size < 0 or c.diverge_factor < 0:
     raise ValueError('config.lr_range.eval_every, eval_size and diverge_factor must be >= 0')
 
@@ -361,7 +330,6 @@ def _tests(config):
 def run_task(config, workdir: str) -> dict:
   """Task `lr_range`: the tests, overlays and momentum grid of config.lr_range (module doc)."""
   from jaxland import config as config_lib
-  from jaxland import lr_plots
 
   config_lib.validate(config)
   c = config.lr_range
@@ -389,11 +357,11 @@ def run_task(config, workdir: str) -> dict:
     for name, cfg, fixed in _tests(config):
       result = sweeper(cfg)(c.param, values, fixed, **opts)
       results[name], tests[name] = result, result.analyze(c.min_lr_div)
-      write_outputs(workdir, name, result, tests[name])
-      write_tensorboard(writer, name, result)
+      lr_report.write_outputs(workdir, name, result, tests[name])
+      lr_report.write_tensorboard(writer, name, result)
       print(f'[jaxland] {name}: {_line(tests[name])}', flush=True)
     if len(results) > 1:
-      lr_plots.plot_overlay(results, os.path.join(workdir, 'overlay.png'), title=c.overlay)
+      lr_report.plot_overlay(results, os.path.join(workdir, 'overlay.png'), title=c.overlay)
     summary = {'status': 'done', 'eval_split': sweeper(config).eval_split, 'tests': tests}
     if tuple(c.momentum_grid):
       summary['momentum_grid'] = momentum_grid(sweeper(config), config, workdir, writer)
@@ -410,8 +378,6 @@ def run_task(config, workdir: str) -> dict:
 
 def momentum_grid(sweeper: ImageSweeper, config, workdir: str, writer: RunWriter) -> dict:
   """Short runs at the config's constant LR, one per fixed momentum; loss curves overlaid."""
-  from jaxland import lr_plots
-
   c = config.lr_range
   lr = float(config.optim.learning_rate)
   values = np.full(c.grid_steps or c.num_steps, lr)
@@ -421,14 +387,14 @@ def momentum_grid(sweeper: ImageSweeper, config, workdir: str, writer: RunWriter
     name = f'momentum_grid-momentum{m:g}'
     r = sweeper('learning_rate', values, {'momentum': float(m)}, spacing='linear', **opts)
     results[f'momentum {m:g}'] = r
-    write_csv(r, os.path.join(workdir, f'{name}.csv'))
-    write_tensorboard(writer, name, r)
+    lr_report.write_csv(r, os.path.join(workdir, f'{name}.csv'))
+    lr_report.write_tensorboard(writer, name, r)
     runs[f'{m:g}'] = {
       'status': r.status,
       'final_smooth_loss': float(r.smooth_loss[-1]),
       'final_val_accuracy': float(r.val_accuracy[-1]) if len(r.val_accuracy) else None,
     }
-  lr_plots.plot_grid(results, os.path.join(workdir, 'momentum_grid.png'), title=f'lr {lr:g}')
+  lr_report.plot_grid(results, os.path.join(workdir, 'momentum_grid.png'), title=f'lr {lr:g}')
   done = {k: v['final_smooth_loss'] for k, v in runs.items() if v['status'] == 'completed'}
   best = min(done, key=done.get) if done else None
   return {'learning_rate': lr, 'runs': runs, 'best_momentum': best}

@@ -19,9 +19,7 @@ DPI = 110
 
 def figure(nrows: int = 1, ncols: int = 1, size=(5.0, 3.6)):
   """(fig, 2-D array of axes) with `size` per panel."""
-  fig, axes = plt.subplots(
-    nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows), squeeze=False
-  )
+  fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows), squeeze=False)
   return fig, axes
 
 
@@ -62,8 +60,16 @@ def colour_map(values, cmap: str = 'viridis') -> dict:
   return {label(v): colours[i] for i, v in enumerate(ordered)}
 
 
-def curves(ax, lines, colours: dict, title: str = '', xlabel: str = '', ylabel: str = '',
-           legend_title: str = '', logy: bool = False) -> None:  # fmt: skip
+def curves(
+  ax,
+  lines,
+  colours: dict,
+  title: str = '',
+  xlabel: str = '',
+  ylabel: str = '',
+  legend_title: str = '',
+  logy: bool = False,
+) -> None:
   """Draws (value, x, y) lines coloured by value; one legend entry per value."""
   seen = set()
   for value, x, y in lines:
@@ -77,12 +83,26 @@ def curves(ax, lines, colours: dict, title: str = '', xlabel: str = '', ylabel: 
   if seen:
     handles, labels = ax.get_legend_handles_labels()
     order = [labels.index(k) for k in colours if k in labels]
-    ax.legend([handles[i] for i in order], [labels[i] for i in order], title=legend_title,
-              fontsize=7, title_fontsize=8)  # fmt: skip
+    ax.legend(
+      [handles[i] for i in order],
+      [labels[i] for i in order],
+      title=legend_title,
+      fontsize=7,
+      title_fontsize=8,
+    )
 
 
-def heatmap(ax, matrix, row_labels, col_labels, title: str = '', xlabel: str = '',
-            ylabel: str = '', fmt: str = '{:.3f}', cmap: str = 'viridis') -> None:  # fmt: skip
+def heatmap(
+  ax,
+  matrix,
+  row_labels,
+  col_labels,
+  title: str = '',
+  xlabel: str = '',
+  ylabel: str = '',
+  fmt: str = '{:.3f}',
+  cmap: str = 'viridis',
+) -> None:
   """An annotated heat map of `matrix` [rows, cols]; NaN cells (missing runs) stay blank."""
   matrix = np.asarray(matrix, dtype=float)
   masked = np.ma.masked_invalid(matrix)
@@ -100,8 +120,16 @@ def heatmap(ax, matrix, row_labels, col_labels, title: str = '', xlabel: str = '
         ax.text(j, i, fmt.format(matrix[i, j]), ha='center', va='center', fontsize=8, color=colour)
 
 
-def bars(ax, labels, values, title: str = '', xlabel: str = '', ylabel: str = '',
-         fmt: str = '{:.3f}', colour='tab:blue') -> None:  # fmt: skip
+def bars(
+  ax,
+  labels,
+  values,
+  title: str = '',
+  xlabel: str = '',
+  ylabel: str = '',
+  fmt: str = '{:.3f}',
+  colour='tab:blue',
+) -> None:
   """A bar per (label, value), the value written on top; NaN bars are left out."""
   values = np.asarray(values, dtype=float)
   x = np.arange(len(labels))
@@ -112,8 +140,9 @@ def bars(ax, labels, values, title: str = '', xlabel: str = '', ylabel: str = ''
       ax.text(xi, v, fmt.format(v), ha='center', va='bottom', fontsize=8)
   finite = values[np.isfinite(values)]
   if finite.size:
-    ax.set_ylim(max(0.0, finite.min() - 0.1 * (finite.max() - finite.min() + 0.05)),
-                finite.max() * 1.05)  # fmt: skip
+    ax.set_ylim(
+      max(0.0, finite.min() - 0.1 * (finite.max() - finite.min() + 0.05)), finite.max() * 1.05
+    )
   ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
   ax.grid(axis='y', alpha=0.3)
 

@@ -11,6 +11,7 @@ directories make one table with a `sweep` column (usable as a heat map axis: mod
 """
 
 import csv
+import functools
 import math
 import os
 import sys
@@ -60,7 +61,7 @@ def run_results(run_dir: str) -> dict:
     'best_epoch': best[1],
     'final_train_loss': losses[-1] if losses else None,
     'epochs': len(epochs),
-    'wall_s': sum(r.get('epoch_time', 0.0) for r in epochs),
+    'wall_s': sum(r.get('epoch_time', 0.0) for r in epochs) if epochs else None,
     'curves': epochs,
   }
 
@@ -88,8 +89,10 @@ def _tuples(params: dict) -> dict:
 
 def sort_rows(rows: list[dict]) -> list[dict]:
   """Best test accuracy first; runs without one last, by name."""
-  return sorted(rows, key=lambda r: (r['best_test_accuracy'] is None,
-                                     -(r['best_test_accuracy'] or 0.0), r['name']))  # fmt: skip
+  return sorted(
+    rows,
+    key=lambda r: (r['best_test_accuracy'] is None, -(r['best_test_accuracy'] or 0.0), r['name']),
+  )
 
 
 def best_per_group(rows: list[dict], keys) -> list[dict]:
@@ -104,16 +107,25 @@ def best_per_group(rows: list[dict], keys) -> list[dict]:
   return sorted(best, key=lambda r: [order[k].index(r.get(k)) for k in keys])
 
 
-def column_name(key: str) -> str:
-  return key.removeprefix(sweep_lib.TAG)
+def short_names(keys) -> dict:
+  """{key: column name}: the last dotted component ('learning_rate'), the full key on a clash."""
+  short = {k: k.removeprefix(sweep_lib.TAG).rsplit('.', 1)[-1] for k in keys}
+  clashes = {v for v in short.values() if list(short.values()).count(v) > 1}
+  return {k: (k.removeprefix(sweep_lib.TAG) if v in clashes else v) for k, v in short.items()}
 
 
-def cell(value) -> str:
-  """A table cell: 4 decimals for floats, '-' for missing."""
+def column_name(key: str, names: dict | None = None) -> str:
+  """The column name of `key` under `names` (from short_names), else the key less 'tag.'."""
+  return (names or {}).get(key, key.removeprefix(sweep_lib.TAG))
+
+
+def cell(row: dict, column: str) -> str:
+  """A table cell: results with 4 decimals, hyperparameters as in point names, '-' if missing."""
+  value = row.get(column)
   if value is None:
     return '-'
-  if isinstance(value, float):
-    return f'{value:.4f}' if abs(value) >= 1e-3 or value == 0 else f'{value:.3g}'
+  if isinstance(value, float) and column in RESULT_COLUMNS:
+    return f'{value:.4f}'
   return plots.label(value)
 
 
@@ -121,20 +133,20 @@ def table_columns(keys, multi: bool) -> list[str]:
   return (['sweep'] if multi else []) + ['name', *keys, *RESULT_COLUMNS]
 
 
-def write_csv(rows: list[dict], columns, path: str) -> None:
+def write_csv(rows: list[dict], columns, path: str, names=None) -> None:
   with open(path, 'w', newline='') as f:
     writer = csv.writer(f)
-    writer.writerow([column_name(c) for c in columns])
+    writer.writerow([column_name(c, names) for c in columns])
     for row in rows:
-      writer.writerow([cell(row.get(c)) for c in columns])
+      writer.writerow([cell(row, c) for c in columns])
 
 
-def markdown_table(rows: list[dict], columns) -> str:
+def markdown_table(rows: list[dict], columns, names=None) -> str:
   lines = [
-    '| ' + ' | '.join(column_name(c) for c in columns) + ' |',
+    '| ' + ' | '.join(column_name(c, names) for c in columns) + ' |',
     '|' + '---|' * len(columns),
   ]
-  lines += ['| ' + ' | '.join(cell(row.get(c)) for c in columns) + ' |' for row in rows]
+  lines += ['| ' + ' | '.join(cell(row, c) for c in columns) + ' |' for row in rows]
   return '\n'.join(lines)
 
 
@@ -151,32 +163,49 @@ def heatmap_matrix(rows: list[dict], row_key: str, col_key: str):
   return row_vals, col_vals, matrix
 
 
-def plot_heatmap(rows, row_key, col_key, path, title='') -> str:
+def plot_heatmap(rows, row_key, col_key, path, title='', names=None) -> str:
   row_vals, col_vals, matrix = heatmap_matrix(rows, row_key, col_key)
   fig, axes = plots.figure(size=(1.1 * len(col_vals) + 2.5, 0.55 * len(row_vals) + 1.6))
-  plots.heatmap(axes[0, 0], matrix, row_vals, col_vals, title=title or 'best test accuracy',
-                xlabel=column_name(col_key), ylabel=column_name(row_key))  # fmt: skip
+  plots.heatmap(
+    axes[0, 0],
+    matrix,
+    row_vals,
+    col_vals,
+    title=title or 'best test accuracy',
+    xlabel=column_name(col_key, names),
+    ylabel=column_name(row_key, names),
+  )
   return plots.save(fig, path)
 
 
-def plot_curves(rows, colour_key, path, title='') -> str:
+def plot_curves(rows, colour_key, path, title='', names=None) -> str:
   """Train/test loss and accuracy per epoch, one line per run, coloured by `colour_key`."""
   colours = plots.colour_map([r.get(colour_key) for r in rows])
   fig, axes = plots.figure(2, 2, size=(5.2, 3.4))
   for ax, (metric, name) in zip(axes.flat, CURVES, strict=True):
     lines = [
-      (r.get(colour_key), [e['epoch'] for e in r['curves'] if metric in e],
-       [e[metric] for e in r['curves'] if metric in e])
+      (
+        r.get(colour_key),
+        [e['epoch'] for e in r['curves'] if metric in e],
+        [e[metric] for e in r['curves'] if metric in e],
+      )
       for r in rows
-    ]  # fmt: skip
-    plots.curves(ax, lines, colours, title=name, xlabel='epoch', legend_title=column_name(colour_key),
-                 logy=metric.endswith('loss'))  # fmt: skip
+    ]
+    plots.curves(
+      ax,
+      lines,
+      colours,
+      title=name,
+      xlabel='epoch',
+      legend_title=column_name(colour_key, names),
+      logy=metric.endswith('loss'),
+    )
   if title:
     fig.suptitle(title)
   return plots.save(fig, path)
 
 
-def plot_train_vs_test(rows, colour_key, path, title='') -> str:
+def plot_train_vs_test(rows, colour_key, path, title='', names=None) -> str:
   """Seed 003's train-vs-test plots: test loss against train loss, epoch by epoch (and accuracy)."""
   colours = plots.colour_map([r.get(colour_key) for r in rows])
   fig, axes = plots.figure(1, 2, size=(5.2, 3.8))
@@ -189,67 +218,100 @@ def plot_train_vs_test(rows, colour_key, path, title='') -> str:
     for r in rows:
       pts = [(e[x_key], e[y_key]) for e in r['curves'] if _finite(e.get(x_key)) and y_key in e]
       lines.append((r.get(colour_key), [p[0] for p in pts], [p[1] for p in pts]))
-    plots.curves(ax, lines, colours, title=f'test vs train {name}', xlabel=f'train {name}',
-                 ylabel=f'test {name}', legend_title=column_name(colour_key))  # fmt: skip
+    plots.curves(
+      ax,
+      lines,
+      colours,
+      title=f'test vs train {name}',
+      xlabel=f'train {name}',
+      ylabel=f'test {name}',
+      legend_title=column_name(colour_key, names),
+    )
   if title:
     fig.suptitle(title)
   return plots.save(fig, path)
 
 
-def plot_strength(rows, key, path, title='') -> str:
+def plot_strength(rows, key, path, title='', names=None) -> str:
   """Best test accuracy per value of `key` (the best over other keys), as seed 003's bar charts."""
   values = plots.sort_values([r.get(key) for r in rows])
   best = {plots.label(r.get(key)): r['best_test_accuracy'] for r in best_per_group(rows, [key])}
   accs = [best.get(plots.label(v), math.nan) for v in values]
   fig, axes = plots.figure(size=(max(5.0, 0.7 * len(values) + 1.5), 3.6))
-  plots.bars(axes[0, 0], values, accs, title=title or f'best test accuracy by {column_name(key)}',
-             xlabel=column_name(key), ylabel='best test accuracy')  # fmt: skip
+  name = column_name(key, names)
+  plots.bars(
+    axes[0, 0],
+    values,
+    accs,
+    title=title or f'best test accuracy by {name}',
+    xlabel=name,
+    ylabel='best test accuracy',
+  )
   return plots.save(fig, path)
 
 
-def _slug(key: str) -> str:
-  return column_name(key).replace('.', '_').replace('/', '_')
+def _slug(key: str, names) -> str:
+  return column_name(key, names).replace('.', '_').replace('/', '_')
 
 
-def report(sweep_dirs, out: str, heatmaps=None, group_by=None, colour_by=None, strength=None):
-  """Writes table.csv, table.md and the figures for `sweep_dirs` into `out`; the rows."""
+def load(sweep_dirs) -> tuple[list[dict], list[str], list[dict]]:
+  """(rows, hyperparameter keys, sweep records) of one or more sweep directories."""
   rows, keys, records = [], [], []
   for d in sweep_dirs:
     r, k, record = collect(d)
     rows += r
     keys += [x for x in k if x not in keys]
     records.append(record)
-  settings = records[0].get('report', {})
-  heatmaps = [tuple(h) for h in (settings.get('heatmaps', ()) if heatmaps is None else heatmaps)]
-  group_by = list(settings.get('group_by', ()) if group_by is None else group_by)
-  colour_by = colour_by or settings.get('colour_by') or (keys[-1] if keys else 'sweep')
-  strength = settings.get('strength', '') if strength is None else strength
-  multi = len(records) > 1
-  for key in [k for h in heatmaps for k in h] + group_by + [colour_by] + [strength]:
+  return rows, keys, records
+
+
+def settings(record: dict, keys, heatmaps=None, group_by=None, colour_by=None, strength=None):
+  """The report settings: arguments, else the sweep config's `report` section, else defaults."""
+  saved = record.get('report', {})
+  heatmaps = [tuple(h) for h in (saved.get('heatmaps', ()) if heatmaps is None else heatmaps)]
+  group_by = list(saved.get('group_by', ()) if group_by is None else group_by)
+  colour_by = colour_by or saved.get('colour_by') or (keys[-1] if keys else 'sweep')
+  strength = saved.get('strength', '') if strength is None else strength
+  for key in [k for h in heatmaps for k in h] + group_by + [colour_by, strength]:
     if key and key != 'sweep' and key not in keys:
       raise ValueError(f'report key {key!r} is not swept; choose from {["sweep", *keys]}')
+  return heatmaps, group_by, colour_by, strength
+
+
+def report(sweep_dirs, out: str, heatmaps=None, group_by=None, colour_by=None, strength=None):
+  """Writes table.csv, best_per_group.csv, table.md and the figures into `out`; the sorted rows."""
+  rows, keys, records = load(sweep_dirs)
+  heatmaps, group_by, colour_by, strength = settings(
+    records[0], keys, heatmaps, group_by, colour_by, strength
+  )
+  names = short_names(keys)
   os.makedirs(out, exist_ok=True)
-  columns = table_columns(keys, multi)
-  ordered = sort_rows(rows)
-  write_csv(ordered, columns, os.path.join(out, 'table.csv'))
-  best = best_per_group(rows, group_by)
-  write_csv(best, columns, os.path.join(out, 'best_per_group.csv'))
+  columns = table_columns(keys, multi=len(records) > 1)
+  ordered, best = sort_rows(rows), best_per_group(rows, group_by)
+  write_csv(ordered, columns, os.path.join(out, 'table.csv'), names)
+  write_csv(best, columns, os.path.join(out, 'best_per_group.csv'), names)
   title = ' + '.join(r.get('name', '') for r in records)
-  figures = [plot_curves(rows, colour_by, os.path.join(out, 'curves.png'), title)]
-  figures.append(plot_train_vs_test(rows, colour_by, os.path.join(out, 'train_vs_test.png'), title))
-  for row_key, col_key in heatmaps:
-    path = os.path.join(out, f'heatmap_{_slug(row_key)}_x_{_slug(col_key)}.png')
-    figures.append(plot_heatmap(rows, row_key, col_key, path, f'{title}: best test accuracy'))
+  path = functools.partial(os.path.join, out)
+  figures = [
+    plot_curves(rows, colour_by, path('curves.png'), title, names),
+    plot_train_vs_test(rows, colour_by, path('train_vs_test.png'), title, names),
+  ]
+  for r, c in heatmaps:
+    name = f'heatmap_{_slug(r, names)}_x_{_slug(c, names)}.png'
+    figures.append(plot_heatmap(rows, r, c, path(name), f'{title}: best test accuracy', names))
   if strength:
-    figures.append(plot_strength(rows, strength, os.path.join(out, f'best_vs_{_slug(strength)}.png'),
-                                 title))  # fmt: skip
-  md = _markdown(records, sweep_dirs, rows, ordered, best, columns, group_by, figures, out)
-  with open(os.path.join(out, 'table.md'), 'w') as f:
-    f.write(md)
+    name = f'best_vs_{_slug(strength, names)}.png'
+    figures.append(plot_strength(rows, strength, path(name), title, names))
+  text = _markdown(
+    records, sweep_dirs, rows, (ordered, best, columns), group_by, figures, out, names
+  )
+  with open(path('table.md'), 'w') as f:
+    f.write(text)
   return ordered
 
 
-def _markdown(records, dirs, rows, ordered, best, columns, group_by, figures, out) -> str:
+def _markdown(records, dirs, rows, tables, group_by, figures, out, names) -> str:
+  ordered, best, columns = tables
   statuses = {}
   for r in rows:
     statuses[r['status']] = statuses.get(r['status'], 0) + 1
@@ -261,13 +323,13 @@ def _markdown(records, dirs, rows, ordered, best, columns, group_by, figures, ou
     f'- status: {", ".join(f"{k} {v}" for k, v in sorted(statuses.items()))}; best test '
     'accuracy is the best epoch (seed 003 kept its best model); wall_s sums epoch times.',
     '',
-    '## Best per ' + (', '.join(column_name(k) for k in group_by) or 'sweep'),
+    '## Best per ' + (', '.join(column_name(k, names) for k in group_by) or 'sweep'),
     '',
-    markdown_table(best, columns),
+    markdown_table(best, columns, names),
     '',
     '## All points',
     '',
-    markdown_table(ordered, columns),
+    markdown_table(ordered, columns, names),
     '',
     '## Figures',
     '',

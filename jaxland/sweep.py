@@ -313,6 +313,9 @@ def run_inprocess(sweep_config, points: list[Point], workdir: str) -> dict:
   for i, point in enumerate(points):
     print(f'[sweep] {i + 1}/{len(points)} {point.name}', flush=True)
     results[point.name] = run_point(sweep_config, point, workdir)['status']
+    if results[point.name] == 'interrupted':  # SIGTERM / SIGINT: stop the sweep, not one run.
+      print('[sweep] interrupted; rerun the same command to resume', flush=True)
+      break
   return results
 
 
@@ -344,9 +347,12 @@ def run_subprocesses(points, workdir, config_args, parallel, gpus=()) -> dict:
           log = open(os.path.join(workdir, 'logs', f'{point.name}.log'), 'a')
           cmd = [*point_command(config_args, workdir), f'--point={point.name}']
           proc = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
             preexec_fn=lambda cpus=cpus: os.sched_setaffinity(0, cpus),
-          )  # fmt: skip
+          )
           running[slot] = (proc, point, log)
           print(f'[sweep] start {point.name} (slot {slot}, cpus {cpus})', flush=True)
       for slot, (proc, point, log) in list(running.items()):
@@ -382,15 +388,21 @@ def slurm_script(sweep_name, names, workdir, config_args, options=(), throttle=0
     'set -euo pipefail',
     f'cd {shlex.quote(os.getcwd())}',
     f'POINT=$(sed -n "$((SLURM_ARRAY_TASK_ID + 1))p" {shlex.quote(workdir)}/slurm/points.txt)',
-    'exec ' + ' '.join(shlex.quote(a) for a in point_command(config_args, workdir))
+    'exec '
+    + ' '.join(shlex.quote(a) for a in point_command(config_args, workdir))
     + ' --point="${POINT}"',
   ]
   return '\n'.join(lines) + '\n'
 
 
-def write_slurm(sweep_config, points, workdir, config_args, options=(), throttle=0) -> str:
-  """Writes DIR/slurm/{array.sbatch,points.txt} for the unfinished points; the script's path."""
+def write_slurm(sweep_config, points, workdir, config_args, options=(), throttle=0) -> str | None:
+  """Writes DIR/slurm/{array.sbatch,points.txt} for the unfinished points; the script's path.
+
+  None (and nothing written) when every point is finished.
+  """
   todo = pending(workdir, points)
+  if not todo:
+    return None
   directory = os.path.join(workdir, 'slurm')
   os.makedirs(os.path.join(workdir, 'logs'), exist_ok=True)
   os.makedirs(directory, exist_ok=True)
@@ -398,8 +410,11 @@ def write_slurm(sweep_config, points, workdir, config_args, options=(), throttle
     f.write(''.join(p.name + '\n' for p in todo))
   script = os.path.join(directory, 'array.sbatch')
   with open(script, 'w') as f:
-    f.write(slurm_script(sweep_config.get('name'), [p.name for p in todo], workdir, config_args,
-                         options, throttle))  # fmt: skip
+    f.write(
+      slurm_script(
+        sweep_config.get('name'), [p.name for p in todo], workdir, config_args, options, throttle
+      )
+    )
   return script
 
 
@@ -408,8 +423,10 @@ def run(sweep_config, workdir: str, parallel: int = 0, gpus=(), config_args=(), 
   points = resolve(sweep_config)
   write_sweep(workdir, sweep_config, points, command)
   todo = pending(workdir, points)
-  print(f'[sweep] {len(points)} points, {len(points) - len(todo)} finished, {len(todo)} to run',
-        flush=True)  # fmt: skip
+  print(
+    f'[sweep] {len(points)} points, {len(points) - len(todo)} finished, {len(todo)} to run',
+    flush=True,
+  )
   if parallel <= 0:
     return run_inprocess(sweep_config, todo, workdir)
   return run_subprocesses(todo, workdir, list(config_args), parallel, list(gpus))
@@ -458,6 +475,9 @@ def main(argv):
   if f.slurm:
     write_sweep(workdir, f.config, points, command)
     script = write_slurm(f.config, points, workdir, config_args, f.slurm_opt, f.slurm_throttle)
+    if script is None:
+      print(f'[sweep] all {len(points)} points are finished; nothing to submit', flush=True)
+      return
     print(f'[sweep] wrote {script}; submit with: sbatch {script}', flush=True)
     if f.submit:
       subprocess.run(['sbatch', script], check=True)

@@ -73,8 +73,9 @@ def launch(args, num_processes: int, gpus=(), cpu_devices: int = 1, port: int = 
 
 
 def main(argv):
-  sys.exit(launch(argv[1:], FLAGS.num_processes, FLAGS.gpus, FLAGS.cpu_devices_per_process,
-                  FLAGS.port))
+  sys.exit(
+    launch(argv[1:], FLAGS.num_processes, FLAGS.gpus, FLAGS.cpu_devices_per_process, FLAGS.port)
+  )
 
 
 if __name__ == '__main__':

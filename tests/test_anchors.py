@@ -78,15 +78,42 @@ def epoch_records(workdir):
   return {int(r['epoch']): r for r in metrics.read_jsonl(workdir) if 'epoch' in r}
 
 
+class WatchCompiles(loop.Callback, logging.Handler):
+  """Records every compilation from step `start` on (after the first anchor's own compile)."""
+
+  every_steps = 1
+
+  def __init__(self, start):
+    logging.Handler.__init__(self)
+    self.start, self.messages = start, []
+
+  def emit(self, record):
+    self.messages.append(record.getMessage())
+
+  def on_step(self, run):
+    if run.step == self.start:
+      jax.config.update('jax_log_compiles', True)
+      logging.getLogger('jax').addHandler(self)
+    return {}
+
+
 @pytest.fixture(scope='module')
 def anchored_run(tmp_path_factory):
-  """Repulsion on, anchors after epochs 1 and 2 of 3, every state kept."""
+  """Repulsion on, anchors after epochs 1 and 2 of 3; every epoch's state kept; compiles watched
+  from the first step of epoch 2 on (so the anchor after epoch 2 and epoch 3's steps count)."""
   workdir = str(tmp_path_factory.mktemp('anchored'))
-  capture = Capture()
+  capture, watch = Capture(), WatchCompiles(start=SPE + 1)
   config = digits_config(enabled=True, strength=1.0, anchor_epochs=(1, 2))
-  summary = loop.train_and_evaluate(config, workdir, callbacks=[capture])
+  config.train.checkpoint_every_epochs = 1  # Orbax compiles its own slicing on the first save.
+  try:
+    with pytest.MonkeyPatch.context() as monkeypatch:
+      made = record_callbacks(monkeypatch)
+      summary = loop.train_and_evaluate(config, workdir, callbacks=[capture, watch])
+  finally:
+    jax.config.update('jax_log_compiles', False)
+    logging.getLogger('jax').removeHandler(watch)
   assert summary['status'] == 'done'
-  return workdir, capture.states
+  return workdir, capture.states, made[0], watch.messages
 
 
 def test_schedules():
@@ -110,7 +137,7 @@ def test_bad_schedule_names_the_key(key, value):
 
 
 def test_distance_metric_equals_numpy_norm(anchored_run):
-  workdir, states = anchored_run
+  workdir, states = anchored_run[:2]
   records = epoch_records(workdir)
   anchor0 = flat(states[1].params)  # Params after epoch 1, by the test's own callback.
   anchor1 = flat(states[2].params)
@@ -131,7 +158,7 @@ def test_distance_metric_equals_numpy_norm(anchored_run):
 
 
 def test_anchors_are_the_params_and_snapshots(anchored_run):
-  workdir, states = anchored_run
+  workdir, states = anchored_run[:2]
   stacked, active = get_anchors(states[3].opt_state)
   assert np.asarray(active).tolist()[:2] == [True, True]
   for slot, epoch in ((0, 1), (1, 2)):
@@ -144,7 +171,7 @@ def test_anchors_are_the_params_and_snapshots(anchored_run):
 
 
 def test_anchors_survive_interrupt_and_resume(anchored_run, tmp_path):
-  full_dir, full_states = anchored_run
+  full_dir, full_states = anchored_run[:2]
   config = digits_config(enabled=True, strength=1.0, anchor_epochs=(1, 2))
   cut = str(tmp_path / 'cut')
   first = loop.train_and_evaluate(config, cut, callbacks=[StopAt(SPE + 7)])
@@ -165,10 +192,13 @@ def test_anchors_survive_interrupt_and_resume(anchored_run, tmp_path):
   )
   np.testing.assert_array_equal(flat(capture.states[3].opt_state), flat(full_states[3].opt_state))
   np.testing.assert_array_equal(flat(capture.states[3].params), flat(full_states[3].params))
+  full, resumed = epoch_records(full_dir)[3], epoch_records(cut)[3]
+  for key in ('anchor/0/distance', 'anchor/1/distance', 'anchor/init_distance'):
+    np.testing.assert_allclose(resumed[key], full[key], rtol=1e-6)  # Init rebuilt from its seed.
 
 
 def test_anchor_from_other_run_gives_exactly_its_params(anchored_run, tmp_path, monkeypatch):
-  source_dir, source_states = anchored_run
+  source_dir, source_states = anchored_run[:2]
   made = record_callbacks(monkeypatch)
   capture = Capture()
   config = digits_config(
@@ -186,39 +216,11 @@ def test_anchor_from_other_run_gives_exactly_its_params(anchored_run, tmp_path, 
   assert made[0].traces['add_anchor'] == 1
 
 
-class WatchCompiles(loop.Callback, logging.Handler):
-  """Records every compilation after the end of epoch `start`."""
-
-  def __init__(self, start):
-    logging.Handler.__init__(self)
-    self.start, self.messages = start, []
-
-  def emit(self, record):
-    self.messages.append(record.getMessage())
-
-  def on_epoch_end(self, run, epoch):
-    if epoch == self.start:
-      jax.config.update('jax_log_compiles', True)
-      logging.getLogger('jax').addHandler(self)
-    return {}
-
-
-def test_setting_anchors_in_the_loop_does_not_retrace(tmp_path, monkeypatch):
-  made = record_callbacks(monkeypatch)
-  watch = WatchCompiles(start=2)  # Runs before the anchor callback: epochs 2 and 3 add anchors.
-  config = digits_config(num_epochs=4, enabled=True, anchor_epochs=(1, 2, 3), capacity=2)
-  config.train.checkpoint_every_epochs = 1  # Orbax compiles its own slicing on the first save.
-  try:
-    loop.train_and_evaluate(config, str(tmp_path), callbacks=[watch])
-  finally:
-    jax.config.update('jax_log_compiles', False)
-    logging.getLogger('jax').removeHandler(watch)
-  assert made[0].traces == {'add_anchor': 1, 'probe': 1}
-  compiles = [m for m in watch.messages if 'ompil' in m]
+def test_setting_anchors_in_the_loop_does_not_retrace(anchored_run):
+  _, _, callback, compile_messages = anchored_run
+  assert callback.traces == {'add_anchor': 1, 'probe': 1}
+  compiles = [m for m in compile_messages if 'ompil' in m]
   assert not compiles, compiles
-  # capacity 2, anchors after 1, 2, 3: the third overwrote slot 0 (ring buffer).
-  records = epoch_records(str(tmp_path))
-  assert records[3]['anchor/0/distance'] == 0.0 and records[3]['anchor/1/distance'] > 0
 
 
 def test_virtual_anchors_log_but_do_not_change_training(anchored_run, tmp_path):

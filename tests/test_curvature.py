@@ -268,8 +268,15 @@ def test_hvp_float32_matches_dense_hessian(cnn, cnn64):
   np.testing.assert_allclose(hv, h @ v, rtol=1e-5, atol=1e-5 * np.abs(h @ v).max())
   unrolled = cv.model_operator(model, params, stats, cv.stack_batches(data, 8), unroll=True)
   np.testing.assert_allclose(np.asarray(unrolled(jnp.asarray(v))), hv, rtol=1e-5, atol=1e-7)
-  res = cv.lanczos(op.matvec, op.dim, 40, top_k=3)
+  res = cv.lanczos(op.matvec, op.dim, 40, top_k=3, host_loop=True)
   np.testing.assert_allclose(res.top.values, cv.eigh(h)[0][::-1][:3], rtol=1e-5)
+  # Another checkpoint of the same model (new params and statistics) reuses the compiled solver.
+  size = _host_step._cache_size()
+  other = cv.model_operator(
+    TinyCNN(), jax.tree.map(lambda p: 1.1 * p, params), stats, cv.stack_batches(data, 8)
+  )
+  cv.lanczos(other.matvec, other.dim, 40, top_k=3, seed=5, host_loop=True)
+  assert _host_step._cache_size() == size
 
 
 def test_hvp_train_mode_equals_dense_hessian_of_batch_statistics_loss():
@@ -362,7 +369,8 @@ def test_dataset_loss_and_grad_matches_oracle(cnn):
 @pytest.mark.parametrize('bn_mode', ['eval', 'train'])
 def test_hvp_on_8_devices_equals_1_device(bn_mode):
   model, data = TinyCNN(), _data(32, seed=4)
-  params, stats = _init(model, data)
+  # Committed to one device, as restored checkpoints are: the operator replicates them.
+  params, stats = jax.device_put(_init(model, data), jax.devices()[0])
   batches = cv.stack_batches(data, 16)
   v = jnp.asarray(np.random.default_rng(4).normal(size=ravel_pytree(params)[0].size), jnp.float32)
   out, top = {}, {}

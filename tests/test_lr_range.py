@@ -96,8 +96,9 @@ def test_sweep_values_log_and_linear():
   np.testing.assert_allclose(lr_range.sweep_values(0.0, 1.0, 5, 'linear'), [0, 0.25, 0.5, 0.75, 1])
   with pytest.raises(ValueError, match='spacing'):
     lr_range.sweep_values(1e-4, 1.0, 10, 'cubic')
-  with pytest.raises(ValueError, match='log spacing'):
-    lr_range.sweep_values(0.0, 1.0, 10, 'log')
+  for start, end in ((0.0, 1.0), (1.0, -1.0)):
+    with pytest.raises(ValueError, match='log spacing'):
+      lr_range.sweep_values(start, end, 10, 'log')
 
 
 def scripted(losses):
@@ -127,6 +128,15 @@ def test_stops_at_the_first_loss_above_factor_times_best_or_non_finite():
   assert r.status == 'non_finite' and r.stop_value == 2.0
   r = lr_range.sweep(jnp.zeros(()), scripted(losses), np.arange(9.0), diverge_factor=0)
   assert r.status == 'completed' and r.stop_value is None and len(r.loss) == 9
+
+
+def test_other_hyperparameters_get_the_lowest_loss_not_lr_rules():
+  losses = [3.0, 2.0, 1.5, 1.0, 1.2, 2.0, 2.5]
+  values = np.linspace(0.5, 0.99, 7)
+  r = lr_range.sweep(jnp.zeros(()), scripted(losses), values, param='momentum', smoothing=0.0)
+  a = r.analyze()
+  assert a['suggestions']['minimum_loss'] == values[3] and 'steepest' not in a['suggestions']
+  assert 'recommended' not in a  # max_lr / min_lr are learning-rate advice only.
 
 
 # --- The image driver -----------------------------------------------------------------------------
@@ -204,6 +214,8 @@ def test_task_rejects_bad_settings(tmp_path):
     lr_range.run_task(digits_config(overlay='depth', overlay_values=(1,)), str(tmp_path))
   with pytest.raises(ValueError, match='overlay_values'):
     lr_range.run_task(digits_config(overlay='momentum'), str(tmp_path))
+  with pytest.raises(ValueError, match='multiples of the 8 devices'):
+    lr_range.run_task(digits_config(overlay='batch_size', overlay_values=(64, 100)), str(tmp_path))
 
 
 # --- Suggestion rules and shapes on synthetic curves ----------------------------------------------

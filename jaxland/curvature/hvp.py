@@ -247,11 +247,22 @@ class Operator:
     return _apply(self.matvec, v)
 
 
+def _replicated_on_mesh_of(batches, *trees):
+  """The trees replicated over the mesh of sharded batches (e.g. restored params that sit on one
+  device), so one jit sees all its arrays on one device set; unchanged for unsharded batches."""
+  for leaf in jax.tree.leaves(batches):
+    sharding = getattr(leaf, 'sharding', None)
+    if isinstance(sharding, NamedSharding):
+      return jax.device_put(trees, NamedSharding(sharding.mesh, P()))
+  return trees
+
+
 def _operator(kind, fn, params, batches, block, unroll):
   if kind not in KINDS:
     raise ValueError(f'kind={kind!r}; choose from {KINDS}')
   if not isinstance(fn, Partial):
     fn = Partial(fn)
+  fn, params = _replicated_on_mesh_of(batches, fn, params)
   leaf_ids = None if block is None else block_leaf_ids(params, block)
   x, _ = _split(params, leaf_ids)
   flat_x, unravel = ravel_pytree(x)
@@ -285,7 +296,8 @@ def ggn_operator(logits_fn, params, batches, *, block=None, unroll=1):
   """Generalised Gauss-Newton J^T H_out J of the softmax cross-entropy dataset loss.
 
   logits_fn(params, batch) -> (logits [B, K], weights [B]), e.g. from make_logits_fn; the loss
-  Hessian in logit space, diag(p) - p p^T, is applied in closed form between a jvp and a vjp.
+  Hessian in logit space, diag(p) - p p^T, is applied in closed form between the linearised
+  network (J v) and its transpose (J^T u).
   block, unroll: as in hessian_operator.
   """
   return _operator('ggn', logits_fn, params, batches, block, unroll)

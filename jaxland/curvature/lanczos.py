@@ -21,6 +21,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec
 from jax.tree_util import Partial
 
 
@@ -128,6 +129,16 @@ _init_jit = jax.jit(_init, static_argnames=('num_steps',))
 _host_step = jax.jit(_step, donate_argnames=('state',))
 
 
+def _placed_like(state, matvec):
+  """The state replicated over the mesh of the matvec's sharded arrays (as the step returns it),
+  so that the host loop's second step does not compile again for new input shardings."""
+  for leaf in jax.tree.leaves(matvec):
+    sharding = getattr(leaf, 'sharding', None)
+    if isinstance(sharding, NamedSharding):
+      return jax.device_put(state, NamedSharding(sharding.mesh, PartitionSpec()))
+  return state
+
+
 def lanczos_tridiag(matvec, v0, key, breakdown_rtol, num_steps, host_loop=None):
   """num_steps Lanczos steps from v0 (any norm): (alpha [m], beta [m], basis [m, n], restarts).
 
@@ -140,7 +151,7 @@ def lanczos_tridiag(matvec, v0, key, breakdown_rtol, num_steps, host_loop=None):
   if host_loop is None:
     host_loop = jax.default_backend() == 'cpu'
   if host_loop:
-    state = _init_jit(v0, num_steps=num_steps)
+    state = _placed_like(_init_jit(v0, num_steps=num_steps), matvec)
     for j in range(num_steps):
       state = _host_step(matvec, key, breakdown_rtol, jnp.int32(j), state)
   else:

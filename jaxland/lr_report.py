@@ -1,8 +1,14 @@
-"""Figures of range tests: one test with its suggestions, several overlaid, a grid of short runs.
+"""Outputs of range tests: CSV rows, TensorBoard scalars, JSON, and the figures (one test with
+its suggestions, several overlaid, a grid of short runs).
 
 Loss and accuracy are drawn against the swept value (log axis for log spacing); matplotlib's
 Agg backend, so it works without a display.
 """
+
+import csv
+import json
+import os
+from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -10,9 +16,58 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from jaxland.metrics import RunWriter  # noqa: E402
+
+if TYPE_CHECKING:
+  from jaxland.lr_range import RangeResult
+
+CSV_COLUMNS = ('iteration', 'value', 'loss', 'smooth_loss', 'accuracy', 'val_loss', 'val_accuracy')
+
+
+def rows(result: 'RangeResult') -> list[dict]:
+  """One dict per iteration (val_* empty where the subset was not evaluated)."""
+  r = result
+  val = {int(i): (vl, va) for i, vl, va in zip(*_eval_arrays(r), strict=True)}
+  out = []
+  for i in range(len(r.values)):
+    vl, va = val.get(i, ('', ''))
+    cells = (i, r.values[i], r.loss[i], r.smooth_loss[i], r.accuracy[i], vl, va)
+    out.append(dict(zip(CSV_COLUMNS, cells, strict=True)))
+  return out
+
+
+def _eval_arrays(result):
+  return result.eval_iterations, result.val_loss, result.val_accuracy
+
+
+def write_csv(result: 'RangeResult', path: str) -> None:
+  with open(path, 'w', newline='') as f:
+    writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows(result))
+
+
+def write_tensorboard(writer: RunWriter, name: str, result: 'RangeResult') -> None:
+  """TensorBoard + JSONL scalars lr_range/<name>/<CSV column> with the iteration as step."""
+  for row in rows(result):
+    scalars = {f'lr_range/{name}/{k}': v for k, v in row.items() if k != 'iteration' and v != ''}
+    writer.write_scalars(row['iteration'], scalars)
+
+
+def write_outputs(directory: str, name: str, result: 'RangeResult', analysis: dict) -> dict:
+  """<name>.csv, <name>.json (the analysis) and <name>.png in `directory`; returns the paths."""
+  paths = {ext: os.path.join(directory, f'{name}.{ext}') for ext in ('csv', 'json', 'png')}
+  write_csv(result, paths['csv'])
+  with open(paths['json'], 'w') as f:
+    json.dump(analysis, f, indent=2, default=float)
+  plot_test(result, analysis, paths['png'], title=name)
+  return paths
+
+
 MARKERS = {
   'steepest': ('tab:red', ':'),
   'minimum_10': ('tab:purple', ':'),
+  'minimum_loss': ('tab:purple', ':'),
   'valley': ('tab:green', ':'),
   'robust': ('black', '--'),
   'peak_accuracy': ('tab:orange', '-.'),
