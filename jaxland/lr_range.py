@@ -21,7 +21,6 @@ momenta; per test <name>.png/.csv/.json in the workdir, TensorBoard scalars lr_r
 
 import copy
 import dataclasses
-import functools
 import math
 import os
 
@@ -34,7 +33,7 @@ from jaxland import workdir as workdir_lib
 from jaxland.data import pipeline
 from jaxland.metrics import RunWriter
 from jaxland.optim import build
-from jaxland.train import loop, steps
+from jaxland.train import loop
 
 SPACINGS = ('log', 'linear')
 OVERLAYS = ('', 'batch_size', 'weight_decay', 'momentum')
@@ -277,17 +276,7 @@ def _subset_eval_fn(run, split: str, size: int):
   """Jitted (params, batch_stats) -> loss/correct/count sums over the first `size` of `split`."""
   images, labels = run.device_data[split]
   n = len(labels) if size <= 0 else min(size, len(labels))
-  images, labels = images[:n], labels[:n]
-  bs = min(run.config.data.eval_batch_size, n)
-  idx, mask = (jnp.asarray(a) for a in pipeline.eval_batches(n, bs))
-  fn = functools.partial(
-    steps.eval_step, model=run.model, mean=run.dataset.mean, std=run.dataset.std
-  )
-
-  def sums(params, batch_stats):
-    one = lambda b: fn(params, batch_stats, images, labels, *b)
-    return jax.tree.map(jnp.sum, jax.lax.map(one, (idx, mask)))
-
+  sums, _ = loop.split_eval_fns(run, images[:n], labels[:n])
   return jax.jit(sums)
 
 

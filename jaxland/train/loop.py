@@ -27,7 +27,6 @@ from jaxland.optim import build
 from jaxland.train import state as state_lib
 from jaxland.train import steps
 
-
 # Dispatch may run at most this many steps ahead of the device. More buys nothing (the device stays
 # busy), and unbounded run-ahead deadlocks XLA:CPU's collectives when many virtual devices share
 # few cores (seen with 8 virtual devices on 2 cores: an all-reduce rendezvous timed out).
@@ -124,15 +123,19 @@ def _build_eval_fns(run: Run) -> None:
   """One jitted function per eval split: sums over all its padded batches in one lax.map."""
   for split, (images, labels) in run.device_data.items():
     if split != 'train':
-      sums, logits = _split_eval_fns(run, images, labels)
+      sums, logits = split_eval_fns(run, images, labels)
       run.eval_fns[split] = jax.jit(sums)
       run.eval_fns[f'{split}/logits'] = jax.jit(logits)
 
 
-def _split_eval_fns(run: Run, images, labels):
-  """(loss/accuracy sums, logits in example order) over every example of one device split."""
+def split_eval_fns(run: Run, images, labels, eval_batch_size: int | None = None):
+  """(loss/accuracy sums, logits in example order) over every example of device arrays.
+
+  Both are functions of (params, batch_stats), to be jitted; batches are padded and masked.
+  """
   mean, std, model, n = run.dataset.mean, run.dataset.std, run.model, len(labels)
-  idx, mask = (jnp.asarray(a) for a in pipeline.eval_batches(n, run.config.data.eval_batch_size))
+  batch = min(eval_batch_size or run.config.data.eval_batch_size, n)
+  idx, mask = (jnp.asarray(a) for a in pipeline.eval_batches(n, batch))
 
   def sums(params, batch_stats):
     def one(batch):
