@@ -18,20 +18,16 @@ All numbers are measured in this run and printed with the machine they ran on.
 
 import argparse
 import functools
-import os
-import platform
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import common  # bench/common.py: puts the repository on sys.path
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-import optax  # noqa: E402
-
-from jaxland import curvature as cv  # noqa: E402
-from jaxland.models import get_model  # noqa: E402
+from jaxland import curvature as cv
+from jaxland.models import get_model
 
 RTOL = 1e-3
 TOP_N = 10
@@ -40,20 +36,7 @@ TOP_N = 10
 # ------------------------------------------------------------------------ (a) cost of one product
 
 
-def _min_times(fns, repeats):
-  """Best-of-repeats wall time of each function, interleaved so that load drift hits all alike."""
-  for fn in fns:
-    jax.block_until_ready(fn())  # compile and warm up
-  best = [np.inf] * len(fns)
-  for _ in range(repeats):
-    for i, fn in enumerate(fns):
-      start = time.perf_counter()
-      jax.block_until_ready(fn())
-      best[i] = min(best[i], time.perf_counter() - start)
-  return best
-
-
-def product_cost(name, model, image_shape, batch_size, num_batches, repeats, unroll):
+def product_cost(name, model, image_shape, batch_size, num_batches, calls, unroll):
   """Prints HVP / gradient and GGN / gradient time ratios on synthetic data."""
   rng = np.random.default_rng(0)
   n = batch_size * num_batches
@@ -71,7 +54,9 @@ def product_cost(name, model, image_shape, batch_size, num_batches, repeats, unr
   ggn = cv.model_operator(model, params, stats, batches, kind='ggn', unroll=unroll)
   v = jnp.asarray(rng.normal(size=hvp.dim), jnp.float32)
   grad = lambda: cv.dataset_loss_and_grad(loss_fn, params, batches, unroll=unroll)
-  t_grad, t_hvp, t_ggn = _min_times([grad, lambda: hvp(v), lambda: ggn(v)], repeats)
+  variants = {'grad': grad, 'hvp': lambda: hvp(v), 'ggn': lambda: ggn(v)}
+  times = common.interleaved(variants, n=calls, rounds=5)
+  t_grad, t_hvp, t_ggn = times['grad'], times['hvp'], times['ggn']
   print(
     f'  {name:<9} {hvp.dim:>8,d} params, {num_batches} x {batch_size} examples: '
     f'grad {t_grad * 1e3:7.1f} ms | HVP {t_hvp * 1e3:7.1f} ms = {t_hvp / t_grad:.2f} x grad | '
@@ -251,21 +236,17 @@ def main():
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--quick', action='store_true', help='smaller sizes, for a smoke run')
   args = parser.parse_args()
-  print(
-    f'jax {jax.__version__} on {jax.devices()[0].platform} ({platform.processor() or "cpu"}, '
-    f'{os.cpu_count()} cores); float32 HVPs'
-  )
+  print(f'{common.machine()}; float32 products')
   # On CPU, XLA runs convolution gradients inside a while loop 10-30x slower (jax-ml/jax#12868),
   # so there the scan over batches is unrolled, for the gradient and the products alike.
   unroll = True if jax.default_backend() == 'cpu' else 1
   print(
-    '(a) product time / gradient time over the same batches (best of repeats; scan over '
-    f'batches {"fully unrolled" if unroll is True else "not unrolled"}):'
+    '(a) product time / gradient time over the same batches (median of 5 interleaved rounds; '
+    f'scan over batches {"fully unrolled" if unroll is True else "not unrolled"}):'
   )
-  batch, repeats = (8, 3) if args.quick else (32, 5)
-  resnet = get_model('resnet20')
-  product_cost('resnet20', resnet, (32, 32, 3), batch, 2, repeats, unroll)
-  product_cost('mlp', get_model('mlp'), (28, 28, 1), 128, 8, 4 * repeats, unroll)
+  batch = 8 if args.quick else 32
+  product_cost('resnet20', get_model('resnet20'), (32, 32, 3), batch, 2, 1, unroll)
+  product_cost('mlp', get_model('mlp'), (28, 28, 1), 128, 8, 10, unroll)
   print(f'(b) HVPs for the top-{TOP_N} Hessian eigenvalues at {RTOL:g} relative error:')
   settings = [((32,), 0), ((32,), 3), ((32,), 10), ((32, 32), 10)]
   if args.quick:

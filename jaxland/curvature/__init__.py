@@ -2,12 +2,14 @@
 
 Typical use on a trained Flax model (stacked batches from stack_batches, optionally sharded):
 
-  op = model_operator(model, params, batch_stats, batches)             # Hessian, BN eval mode
-  res = lanczos(op.matvec, op.dim, num_steps=100, top_k=20)          # top eigenpairs
-  direction = op.to_tree(res.top.vectors[0])                         # params-shaped eigenvector
-  dens = slq(op.matvec, op.dim, num_probes=10, num_steps=80)         # spectral density
+  op = model_operator(model, params, batch_stats, batches)      # Hessian, BN eval mode
+  res = lanczos(op.matvec, op.dim, num_steps=100, top_k=20)      # top eigenpairs
+  direction = op.to_tree(res.top.vectors[0])                     # params-shaped eigenvector
+  dens = slq(op.matvec, op.dim, num_probes=10, num_steps=80)     # spectral density
   grid = density_grid(dens, sigma=0.1); rho = spectral_density(dens, grid, sigma=0.1)
   tr = hutchinson(op.matvec, op.dim, num_probes=100)
+
+On CPU with convolutional models pass unroll=True to the operator (see hessian_operator).
 """
 
 from jaxland.curvature.density import (
