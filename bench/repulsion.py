@@ -13,6 +13,11 @@ anchors, capacity k); `K=1/cap4` (one active anchor in the default 4 slots: the 
 follows the capacity, since every slot is read); `virtual` (4 anchors, repulsion disabled, i.e.
 strength 0: the force is skipped by a lax.cond). Target (issue 3): <= 1% per anchor for ResNet-20,
 <= 3% for the MLP (the thesis' PyTorch code paid about +31% per anchor on a GPU).
+
+Part `update` times the jitted optimizer update alone (the chain on fixed gradients, the only
+place repulsion adds work) for the same variants, and reports its extra time over `none` as a
+share of the full step without repulsion: a precise estimate where whole steps are too noisy to
+resolve 1% (ResNet-20 steps on a shared 2-core CPU vary by +-10%).
 """
 
 import argparse
@@ -24,8 +29,10 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
 import ml_collections  # noqa: E402
 import numpy as np  # noqa: E402
+import optax  # noqa: E402
 
 from configs import default  # noqa: E402
 from jaxland.data import pipeline  # noqa: E402
@@ -66,8 +73,8 @@ def model_config(model: str):
   return config
 
 
-def build_variant(model: str, anchors: int, capacity: int, enabled: bool):
-  """(jitted step, state with `anchors` anchors, step args) for one variant."""
+def _run_with_anchors(model: str, anchors: int, capacity: int, enabled: bool):
+  """(run, state holding `anchors` active anchors near the params) for one variant."""
   config = model_config(model)
   if capacity:
     config.repulsion.enabled = enabled
@@ -81,12 +88,33 @@ def build_variant(model: str, anchors: int, capacity: int, enabled: bool):
       lambda p: p + 0.01 * rng.standard_normal(p.shape, np.float32), state.params
     )
     state = state.replace(opt_state=add_anchor(state.opt_state, anchor))
+  return run, state
+
+
+def build_variant(model: str, anchors: int, capacity: int, enabled: bool):
+  """(jitted step, state, step args) for one variant; a call returns (state, metrics)."""
+  run, state = _run_with_anchors(model, anchors, capacity, enabled)
   images, labels = run.device_data['train']
   idx = pipeline.epoch_batches(0, 0, len(run.dataset.train[1]), BATCH)
   step = loop.make_train_step(run)
   state, _ = step(state, images, labels, idx)  # Compile.
   jax.block_until_ready(state)
   return step, state, (images, labels, idx)
+
+
+def build_update_variant(model: str, anchors: int, capacity: int, enabled: bool):
+  """(jitted optimizer update alone, (params, opt_state), (grads,)), like build_variant."""
+  run, state = _run_with_anchors(model, anchors, capacity, enabled)
+  grads = jax.tree.map(lambda p: jnp.full_like(p, 1e-3), state.params)
+
+  def update(params, opt_state, grads):
+    updates, opt_state = run.tx.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state
+
+  fn = jax.jit(update, donate_argnums=(0, 1))
+  carry = fn(state.params, state.opt_state, grads)  # Compile.
+  jax.block_until_ready(carry)
+  return lambda carry, g: (fn(*carry, g), None), carry, (grads,)
 
 
 def time_steps(step, state, args, n):
@@ -100,9 +128,9 @@ def time_steps(step, state, args, n):
   return state, (time.perf_counter() - t0) / n
 
 
-def bench(model: str, rounds: int, steps: int) -> dict:
-  """{variant: [seconds per step, one per round]}, variants interleaved with a rotating order."""
-  built = {name: build_variant(model, *spec) for name, spec in VARIANTS.items()}
+def bench(model: str, rounds: int, steps: int, build=build_variant) -> dict:
+  """{variant: [seconds per call, one per round]}, variants interleaved with a rotating order."""
+  built = {name: build(model, *spec) for name, spec in VARIANTS.items()}
   times = {name: [] for name in built}
   names = list(built)
   for r in range(rounds):
@@ -112,6 +140,27 @@ def bench(model: str, rounds: int, steps: int) -> dict:
       built[name] = (step, state, args)
       times[name].append(dt)
   return times
+
+
+def report_update(model: str, times: dict, step_time: float) -> list[str]:
+  """Markdown rows: the optimizer update's extra time per variant, as a share of a full step."""
+  base = statistics.median(times['none'])
+  lines = [
+    f'## {model}: optimizer update alone ({len(times["none"])} rounds), against the full step '
+    f'without repulsion ({1e3 * step_time:.2f} ms)',
+    '',
+    '| variant | update ms (median) | extra ms vs none | extra / full step | per anchor |',
+    '|---|---|---|---|---|',
+  ]
+  for name, ts in times.items():
+    med = statistics.median(ts)
+    share = (med - base) / step_time
+    k = VARIANTS[name][0] if VARIANTS[name][2] else 0
+    per = f'{100 * share / k:+.2f}%' if k else ''
+    lines.append(
+      f'| {name} | {1e3 * med:.3f} | {1e3 * (med - base):+.3f} | {100 * share:+.2f}% | {per} |'
+    )
+  return lines
 
 
 def report(model: str, times: dict) -> list[str]:
@@ -139,14 +188,34 @@ def report(model: str, times: dict) -> list[str]:
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--models', default='resnet20,mlp')
-  parser.add_argument('--rounds', type=int, default=15)
-  parser.add_argument('--steps', type=int, default=0, help='steps per round (0: per model)')
+  parser.add_argument(
+    '--parts',
+    default='step,update',
+    help='step: whole train steps; update: '
+    'the optimizer update alone (precise where steps are noisy)',
+  )
+  parser.add_argument('--rounds', type=int, default=0, help='rounds (0: per model and part)')
+  parser.add_argument('--steps', type=int, default=0, help='calls per round (0: per model)')
   args = parser.parse_args()
+  parts = args.parts.split(',')
   for model in args.models.split(','):
-    steps = args.steps or {'resnet20': 3, 'mlp': 30}.get(model, 10)
-    times = bench(model, args.rounds, steps)
-    print('\n'.join(report(model, times)), flush=True)
-    print(flush=True)
+    step_time = None
+    if 'step' in parts:
+      rounds = args.rounds or {'resnet20': 5}.get(model, 15)
+      steps = args.steps or {'resnet20': 2, 'mlp': 30}.get(model, 10)
+      times = bench(model, rounds, steps)
+      step_time = statistics.median(times['none'])
+      print('\n'.join(report(model, times)) + '\n', flush=True)
+    if 'update' in parts:
+      if step_time is None:  # The denominator: full steps without repulsion.
+        step, state, step_args = build_variant(model, 0, 0, False)
+        step_times = []
+        for _ in range(3):
+          state, dt = time_steps(step, state, step_args, 3)
+          step_times.append(dt)
+        step_time = statistics.median(step_times)
+      times = bench(model, args.rounds or 15, args.steps or 50, build=build_update_variant)
+      print('\n'.join(report_update(model, times, step_time)) + '\n', flush=True)
 
 
 if __name__ == '__main__':

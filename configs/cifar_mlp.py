@@ -53,4 +53,6 @@ def seed003_smoke(config) -> None:
   """Seconds long: 20 steps on a subset; digits when the dataset is not on this machine."""
   common.smoke(config)
   config.data.fallback = 'digits'
+  config.data.train_subset = 1024  # Digits has 1500 train and 297 test examples.
+  config.data.test_subset = 256
   config.data.eval_batch_size = 256

@@ -6,6 +6,7 @@ Small generic helpers the report and analysis modules share. Everything draws on
 
 import math
 import os
+import textwrap
 
 import matplotlib
 
@@ -30,6 +31,12 @@ def save(fig, path: str) -> str:
   fig.savefig(path, dpi=DPI)
   plt.close(fig)
   return path
+
+
+def set_title(ax, title: str) -> None:
+  """A panel title, wrapped to the panel's width (long sweep names otherwise run off)."""
+  width = max(20, int(ax.get_position().width * ax.figure.get_figwidth() * 11))
+  ax.set_title(textwrap.fill(title, width) if title else '')
 
 
 def sort_values(values) -> list:
@@ -76,7 +83,8 @@ def curves(
     key = label(value)
     ax.plot(x, y, color=colours[key], lw=1.2, alpha=0.85, label=None if key in seen else key)
     seen.add(key)
-  ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+  ax.set(xlabel=xlabel, ylabel=ylabel)
+  set_title(ax, title)
   if logy:
     ax.set_yscale('log')
   ax.grid(alpha=0.3)
@@ -110,7 +118,8 @@ def heatmap(
   ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
   ax.set_xticks(range(len(col_labels)), [label(c) for c in col_labels])
   ax.set_yticks(range(len(row_labels)), [label(r) for r in row_labels])
-  ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+  ax.set(xlabel=xlabel, ylabel=ylabel)
+  set_title(ax, title)
   finite = matrix[np.isfinite(matrix)]
   middle = (finite.min() + finite.max()) / 2 if finite.size else 0
   for i in range(matrix.shape[0]):
@@ -143,7 +152,8 @@ def bars(
     ax.set_ylim(
       max(0.0, finite.min() - 0.1 * (finite.max() - finite.min() + 0.05)), finite.max() * 1.05
     )
-  ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+  ax.set(xlabel=xlabel, ylabel=ylabel)
+  set_title(ax, title)
   ax.grid(axis='y', alpha=0.3)
 
 

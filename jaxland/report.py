@@ -319,7 +319,7 @@ def _markdown(records, dirs, rows, tables, group_by, figures, out, names) -> str
   for record, d in zip(records, dirs, strict=True):
     parts.append(f'- `{record.get("command") or d}` ({len(record["points"])} points)')
   parts += [
-    f'- report: `python -m jaxland.report {" ".join(dirs)}`',
+    f'- report: `python -m jaxland.report {" ".join(dirs)} --out={out}`',
     f'- status: {", ".join(f"{k} {v}" for k, v in sorted(statuses.items()))}; best test '
     'accuracy is the best epoch (seed 003 kept its best model); wall_s sums epoch times.',
     '',

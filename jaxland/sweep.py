@@ -322,7 +322,10 @@ def run_inprocess(sweep_config, points: list[Point], workdir: str) -> dict:
 def slot_env(slot: int, parallel: int, gpus=(), cpus=None) -> tuple[dict, list[int]]:
   """Environment and CPU cores of worker `slot`: its GPU, or an equal share of the cores."""
   env = dict(os.environ)
-  cpus = sorted(os.sched_getaffinity(0)) if cpus is None else list(cpus)
+  if cpus is None:
+    affinity = getattr(os, 'sched_getaffinity', None)  # Linux only.
+    cpus = sorted(affinity(0)) if affinity else list(range(os.cpu_count() or 1))
+  cpus = list(cpus)
   if gpus:
     env['CUDA_VISIBLE_DEVICES'] = str(gpus[slot % len(gpus)])
     if parallel > len(gpus):
@@ -351,7 +354,7 @@ def run_subprocesses(points, workdir, config_args, parallel, gpus=()) -> dict:
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
-            preexec_fn=lambda cpus=cpus: os.sched_setaffinity(0, cpus),
+            preexec_fn=_pin(cpus),
           )
           running[slot] = (proc, point, log)
           print(f'[sweep] start {point.name} (slot {slot}, cpus {cpus})', flush=True)
@@ -367,6 +370,13 @@ def run_subprocesses(points, workdir, config_args, parallel, gpus=()) -> dict:
       proc.wait()  # Children got the same SIGINT: they checkpoint and stop.
       log.close()
   return results
+
+
+def _pin(cpus):
+  """A preexec_fn restricting the child to `cpus` (None where the OS can't)."""
+  if not hasattr(os, 'sched_setaffinity'):
+    return None
+  return lambda: os.sched_setaffinity(0, cpus)
 
 
 def point_command(config_args, workdir: str) -> list[str]:
@@ -454,19 +464,24 @@ def _config_args(argv) -> list[str]:
 
 
 def main(argv):
-  from absl import flags
+  from absl import app, flags
 
   f = flags.FLAGS
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   workdir = f.workdir
   config_args = _config_args(sys.argv[1:])
-  points = resolve(f.config)
-  if f.point:
-    point = find_point(points, f.point)
+  try:
+    points = resolve(f.config)
+    point = find_point(points, f.point) if f.point else None
+  except ValueError as e:
+    raise app.UsageError(f'Bad sweep: {e}') from e
+  if point:
     status = run_status(workdir, point)
     if status in FINAL_STATUSES:
       print(f'[sweep] {point.name} is already {status}; skipping', flush=True)
       return
-    sys.exit(0 if run_point(f.config, point, workdir)['status'] == 'done' else 1)
+    sys.exit(0 if run_point(f.config, point, workdir)['status'] in FINAL_STATUSES else 1)
   command = shlex.join(['python', '-m', 'jaxland.sweep', *sys.argv[1:]])
   if f.dry_run:
     for p in points:

@@ -10,11 +10,15 @@ TASKS = {
   'eda': 'jaxland.eda:run',
   'lr_range': 'jaxland.lr_range:run_task',
   'ensemble': 'jaxland.ensemble:run_task',
+  'spectrum': 'jaxland.spectrum:run_task',
+  'landscape': 'jaxland.landscape.task:run_task',
+  'intervene': 'jaxland.landscape.intervene:run_task',
 }
 
 # Callbacks the training loop builds from the config: 'module:function(config) -> Callback | None'.
 CALLBACKS = [
   'jaxland.anchors:anchor_callback',
+  'jaxland.spectrum:spectrum_callback',
 ]
 
 

@@ -71,7 +71,7 @@ def _diff_keys(a, b, prefix=''):
 def write_status(workdir: str, status: str, **info) -> None:
   """Writes status.json atomically."""
   record = {'status': status, 'time': time.time(), **info}
-  tmp = os.path.join(workdir, 'status.json.tmp')
+  tmp = os.path.join(workdir, f'status.json.tmp{os.getpid()}')  # Unique: processes share dirs.
   with open(tmp, 'w') as f:
     json.dump(record, f, indent=2)
   os.replace(tmp, os.path.join(workdir, 'status.json'))

@@ -56,8 +56,8 @@ def fabricate(root, name='fab'):
       'strength': 'optim.learning_rate',
     },
     'points': [
-      {'index': i, 'name': n, 'overrides': {'optim.learning_rate': lr}, 'tags': {'tag.layers': l}}
-      for i, (n, lr, l) in enumerate(POINTS)
+      {'index': i, 'name': n, 'overrides': {'optim.learning_rate': lr}, 'tags': {'tag.layers': k}}
+      for i, (n, lr, k) in enumerate(POINTS)
     ],
   }
   with open(os.path.join(root, 'sweep.json'), 'w') as f:

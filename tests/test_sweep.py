@@ -219,6 +219,7 @@ def get_config(arg=None):
 """
 
 
+@pytest.mark.slow  # Three python processes: about 20 s on 2 idle cores.
 def test_command_line_with_worker_processes(tmp_path):
   config_file = tmp_path / 'cli_sweep.py'
   config_file.write_text(SWEEP_FILE)

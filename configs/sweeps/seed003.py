@@ -8,7 +8,8 @@ Arguments of every seed003_* sweep:
            images, 8 epochs (patience 25 never triggers), fewer grid values; the CNN has 16
            filters and pads its 5x5 convs by 2, not 3 (XLA's CPU convolutions run ~10x slower
            with padding 3; maps stay 28, 14, 7, 3, 1 instead of 30, 17, 10, 7, 5)
-  smoke    seconds: two values per axis, 20 steps each, digits if the data is missing
+  smoke    seconds: two values per axis, 20 steps each, digits if the data is missing (CNN: 8 or
+           16 filters, padding 2)
 """
 
 import ml_collections
@@ -41,6 +42,7 @@ def base_config(args, **model_args):
     cifar_mlp.seed003_smoke(config)
     if args.cnn:
       config.model.filters = 8
+      config.model.padding = 2
   return config
 
 

@@ -21,9 +21,11 @@ def get_config(arg=None):
   args = seed003.parse(arg)
   args.cnn = True
   filters, lrs = (CPU_FILTERS, CPU_LRS) if args.cpu else (FILTERS, LRS)
+  filters = CPU_FILTERS if args.smoke else filters
   conv = sweep.values('model.num_conv_layers', CONV)
-  if args.cpu:  # The seed's padding is 0 for two layers; 2 instead of 3 for more (see seed003.py).
-    conv = sweep.zipped(conv, sweep.values('model.padding', [0 if n == 2 else 2 for n in CONV]))
+  if args.cpu or args.smoke:  # Padding 0 for two layers, 2 instead of 3 (see seed003.py).
+    pads = [0 if n == 2 and not args.smoke else 2 for n in CONV]  # Smoke: fits 8x8 digits too.
+    conv = sweep.zipped(conv, sweep.values('model.padding', pads))
   space = sweep.product(
     conv,
     sweep.values('model.filters', filters),

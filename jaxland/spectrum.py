@@ -1,0 +1,469 @@
+"""Hessian / Gauss-Newton spectra of a trained run: top eigenpairs, density and trace per step.
+
+Task `spectrum` (configs/spectrum.py):
+  python -m jaxland.main --config=configs/spectrum.py --config.checkpoint=<run dir>[:step]
+    [--config.spectrum.steps='(0,200,1000)'] --workdir=<out>
+rebuilds the run's model and data from its config.json, takes the first N training examples
+(config.spectrum.num_examples; 0 = all; normalised, no augmentation) as one fixed dataset loss,
+and at each step computes with jaxland.curvature: the top-k eigenpairs (Lanczos with full
+reorthogonalisation), the spectral density (stochastic Lanczos quadrature) and the trace
+(Hutchinson). With an empty config.checkpoint the workdir is the run dir.
+
+Params of a step come from the run's Orbax checkpoint at that step, else from its trajectory
+file (trajectory/params_XXXXXXXX.npz, config.train.trajectory_every_steps). Trajectory files hold
+params only. BatchNorm statistics (bn_mode='eval') then come from: the initial ones at step 0
+(exact: BatchNorm starts at mean 0, var 1), else the checkpoint nearest in step (approximate:
+recorded in summary.json as batch_stats_source). Models without BatchNorm need none; with
+bn_mode='train' each batch's own statistics are used and stored ones never matter. For exact
+BatchNorm spectra choose steps at checkpoints (epoch ends, with train.keep_checkpoints large).
+
+Options (config.spectrum): kind 'hessian' | 'ggn' (Gauss-Newton, PSD); bn_mode 'eval' | 'train';
+block: a parameter-group prefix ('Dense_0', 'Conv_1/kernel'): the spectrum of that diagonal block
+of the curvature; float64: params, data, Lanczos basis and sums in float64 (jax x64 inside the
+task only; the models' float32 classifier heads still compute in float32).
+
+Output: <workdir>/<out>/<step>/spectrum.npz + summary.json + PNGs (jaxland.spectrum_report),
+TensorBoard / metrics.jsonl scalars spectrum/top_<i>, spectrum/trace, spectrum/time. The npz keys
+(documented in /work/notes/SPECTRUM_FORMAT.md and spectrum_report.write_step):
+  eigenvalues [k] (descending), eigenvectors [k, n_params] (unit rows, raveled in
+  jax.flatten_util.ravel_pytree order of the full params pytree; zeros outside a block),
+  residuals [k], bottom_eigenvalues [b], density_grid [G], density [G], slq_nodes / slq_weights,
+  trace, trace_stderr, trace_samples, step, loss, gradient_overlaps [k], num_examples,
+  param_paths [L], param_offsets [L+1].
+
+Callback: with config.spectrum.every_steps > 0 a training run computes the same spectrum every
+that many steps (and at step 0) on the same examples, logs spectrum/top_<i> and spectrum/trace,
+and (callback_save) writes <run dir>/<out>/<step>/spectrum.npz and summary.json.
+"""
+
+import dataclasses
+import glob
+import json
+import os
+import re
+import time
+
+import flax
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from absl import logging
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from jaxland import checkpoints, curvature, models, spectrum_report
+from jaxland.data import pipeline, sources
+from jaxland.train import loop
+
+OUT_DIR = 'spectrum'
+_TRAJECTORY_RE = re.compile(r'^params_(\d+)\.npz$')
+
+
+# ------------------------------------------------------------------------------------- options
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+  """The validated config.spectrum section (see configs/default.py for each key)."""
+
+  steps: tuple
+  num_examples: int
+  batch_size: int
+  kind: str
+  bn_mode: str
+  block: str
+  float64: bool
+  top_k: int
+  bottom_k: int
+  lanczos_steps: int
+  slq_probes: int
+  slq_steps: int
+  density_sigma: float
+  trace_probes: int
+  seed: int
+  unroll: int
+  out_dir: str
+  every_steps: int
+  callback_save: bool
+  plots: bool
+
+
+def _bad(key, value, allowed):
+  raise ValueError(f'config.spectrum.{key} = {value!r} is not allowed; {allowed}')
+
+
+def _int(section, key, low):
+  value = section[key]
+  if isinstance(value, bool) or not isinstance(value, int) or value < low:
+    _bad(key, value, f'must be an int >= {low}')
+  return value
+
+
+def options(config) -> Options:
+  """Options from config.spectrum; ValueError naming the key for a bad value."""
+  s = config.spectrum
+  if s.kind not in curvature.KINDS:
+    _bad('kind', s.kind, f'choose from {curvature.KINDS}')
+  if s.bn_mode not in curvature.BN_MODES:
+    _bad('bn_mode', s.bn_mode, f'choose from {curvature.BN_MODES}')
+  steps = tuple(s.steps) if isinstance(s.steps, (list, tuple)) else (s.steps,)
+  if any(isinstance(x, bool) or not isinstance(x, int) or x < -1 for x in steps):
+    _bad('steps', s.steps, 'a tuple of training steps (ints >= 0; -1 = the latest checkpoint)')
+  ints = {k: _int(s, k, 0) for k in ('num_examples', 'batch_size', 'bottom_k', 'slq_probes')}
+  ints.update({k: _int(s, k, 0) for k in ('seed', 'unroll', 'every_steps')})
+  ints.update({k: _int(s, k, 1) for k in ('top_k', 'lanczos_steps', 'slq_steps')})
+  trace_probes = _int(s, 'trace_probes', 0)
+  if trace_probes == 1:
+    _bad('trace_probes', 1, 'use 0 (off) or >= 2 (a standard error needs two samples)')
+  if ints['top_k'] > ints['lanczos_steps'] or ints['bottom_k'] > ints['lanczos_steps']:
+    _bad('top_k', s.top_k, f'top_k and bottom_k must be <= lanczos_steps ({s.lanczos_steps})')
+  if not s.density_sigma >= 0:
+    _bad('density_sigma', s.density_sigma, 'must be >= 0 (0 = (max - min eigenvalue) / 200)')
+  return Options(
+    steps=tuple(sorted(set(steps))),
+    kind=s.kind,
+    bn_mode=s.bn_mode,
+    block=str(s.block),
+    float64=bool(s.float64),
+    density_sigma=float(s.density_sigma),
+    trace_probes=trace_probes,
+    out_dir=str(s.out_dir),
+    callback_save=bool(s.callback_save),
+    plots=bool(s.plots),
+    **ints,
+  )
+
+
+def out_name(opts: Options) -> str:
+  """'spectrum' for the default options, else with suffixes naming what differs (or out_dir)."""
+  if opts.out_dir:
+    return opts.out_dir
+  parts = [OUT_DIR]
+  if opts.kind != 'hessian':
+    parts.append(opts.kind)
+  if opts.bn_mode != 'eval':
+    parts.append('bn' + opts.bn_mode)
+  if opts.block:
+    parts.append(opts.block.replace('/', '-'))
+  return '_'.join(parts)
+
+
+# ----------------------------------------------------------------------------------------- data
+
+
+def example_batches(dataset, opts: Options, run_batch_size: int, eval_batch_size: int, mesh):
+  """The first N training examples, normalised, stacked into batches (sharded when divisible).
+
+  Returns (batches, num_examples). bn_mode='train' keeps whole batches only (padding would enter
+  the batch statistics), so N is rounded down to a multiple of the batch size there.
+  """
+  images, labels = dataset.train
+  n = len(labels) if opts.num_examples == 0 else min(opts.num_examples, len(labels))
+  default = run_batch_size if opts.bn_mode == 'train' else eval_batch_size
+  batch_size = min(opts.batch_size or default, n)
+  if opts.bn_mode == 'train':
+    n -= n % batch_size
+  x = np.asarray(pipeline.normalize(images[:n], dataset.mean, dataset.std))
+  x = x.astype(np.float64 if opts.float64 else np.float32)
+  batches = curvature.stack_batches({'image': x, 'label': labels[:n].astype(np.int32)}, batch_size)
+  if mesh is not None and batch_size % mesh.size == 0:
+    return curvature.shard_batches(batches, mesh), n
+  return jax.device_put(batches), n
+
+
+def _unroll(opts: Options, batches):
+  """opts.unroll, or (0) a full unroll on CPU for up to 32 batches (jax-ml/jax#12868), else 1."""
+  if opts.unroll:
+    return opts.unroll
+  return jax.default_backend() == 'cpu' and batches['label'].shape[0] <= 32
+
+
+def _on_mesh_of(batches, tree, dtype):
+  """The tree in `dtype`, replicated where the batches live (their mesh, or their one device)."""
+  sharding = batches['label'].sharding
+  if isinstance(sharding, NamedSharding):
+    sharding = NamedSharding(sharding.mesh, P())
+  return jax.device_put(jax.tree.map(lambda a: np.asarray(a, dtype), tree), sharding)
+
+
+# ------------------------------------------------------------------------------------- compute
+
+
+def leaf_layout(params) -> tuple[list[str], np.ndarray, dict]:
+  """'/'-joined leaf paths in ravel order, their offsets [L+1] and shapes {path: shape}."""
+  leaves = jax.tree_util.tree_flatten_with_path(params)[0]
+  paths = [jax.tree_util.keystr(p, simple=True, separator='/') for p, _ in leaves]
+  sizes = [int(np.size(v)) for _, v in leaves]
+  shapes = {path: list(np.shape(v)) for path, (_, v) in zip(paths, leaves, strict=True)}
+  return paths, np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64), shapes
+
+
+def compute(model, params, batch_stats, batches, opts: Options) -> dict:
+  """Eigenpairs, density and trace of the dataset loss at `params`: arrays and timings."""
+  dtype = jnp.float64 if opts.float64 else jnp.float32
+  if opts.float64 and hasattr(model, 'dtype'):
+    model = model.clone(dtype=jnp.float64)
+  params = _on_mesh_of(batches, params, dtype)
+  batch_stats = _on_mesh_of(batches, batch_stats or {}, dtype)
+  unroll, times, out = _unroll(opts, batches), {}, {}
+  try:
+    op = curvature.model_operator(
+      model, params, batch_stats, batches, kind=opts.kind, bn_mode=opts.bn_mode,
+      block=opts.block or None, unroll=unroll,
+    )
+  except ValueError as e:
+    if opts.block and 'parameter groups' in str(e):
+      raise ValueError(f'config.spectrum.block = {opts.block!r}: {e}') from e
+    raise
+  t = time.perf_counter()
+  loss_fn = curvature.make_loss_fn(model, batch_stats, opts.bn_mode)
+  loss, grad = curvature.dataset_loss_and_grad(loss_fn, params, batches, unroll=unroll)
+  grad = np.asarray(curvature.ravel(grad), np.float64)
+  times['gradient'] = time.perf_counter() - t
+
+  t = time.perf_counter()
+  top_k, bottom_k = min(opts.top_k, op.dim), min(opts.bottom_k, op.dim)
+  res = curvature.lanczos(
+    op.matvec, op.dim, opts.lanczos_steps, top_k=top_k, bottom_k=bottom_k, seed=opts.seed,
+    dtype=dtype,
+  )
+  vectors = np.asarray(res.top.vectors)
+  times['lanczos'] = time.perf_counter() - t
+  if opts.block:
+    full = np.zeros((len(vectors), grad.size), vectors.dtype)
+    full[:, curvature.block_indices(params, opts.block)] = vectors
+    vectors = full
+  out.update(
+    eigenvalues=res.top.values, eigenvectors=vectors, residuals=res.top.residuals,
+    bottom_eigenvalues=res.bottom.values, bottom_residuals=res.bottom.residuals,
+    ritz_values=res.ritz_values, loss=float(loss), gradient_overlaps=vectors @ grad,
+    gradient_norm=float(np.linalg.norm(grad)), num_params=op.dim,
+  )
+  out.update(_density(op, opts, dtype, times))
+  out.update(_trace(op, opts, dtype, times))
+  return out | {'times': times}
+
+
+def _density(op, opts: Options, dtype, times) -> dict:
+  empty = np.zeros(0)
+  if not opts.slq_probes:
+    return dict(density_grid=empty, density=empty, slq_nodes=empty, slq_weights=empty,
+                density_sigma=np.nan)
+  t = time.perf_counter()
+  res = curvature.slq(op.matvec, op.dim, opts.slq_probes, opts.slq_steps, seed=opts.seed + 1,
+                      dtype=dtype)
+  sigma = opts.density_sigma or max(float(np.ptp(res.nodes)) / 200, 1e-12)
+  grid = curvature.density_grid(res, sigma)
+  density = curvature.spectral_density(res, grid, sigma)
+  times['density'] = time.perf_counter() - t
+  return dict(density_grid=grid, density=density, slq_nodes=res.nodes, slq_weights=res.weights,
+              density_sigma=sigma)
+
+
+def _trace(op, opts: Options, dtype, times) -> dict:
+  if not opts.trace_probes:
+    return dict(trace=np.nan, trace_stderr=np.nan, trace_samples=np.zeros(0))
+  t = time.perf_counter()
+  est = curvature.hutchinson(op.matvec, op.dim, opts.trace_probes, seed=opts.seed + 2, dtype=dtype)
+  times['trace'] = time.perf_counter() - t
+  return dict(trace=est.trace, trace_stderr=est.stderr, trace_samples=est.samples)
+
+
+def spectrum_at(model, params, batch_stats, batches, opts: Options, step: int, info: dict):
+  """compute() plus everything write_step stores: (arrays, summary dict)."""
+  t = time.perf_counter()
+  with jax.enable_x64(opts.float64):
+    result = compute(model, params, batch_stats, batches, opts)
+  result['times']['total'] = time.perf_counter() - t + info.pop('load_time', 0.0)
+  paths, offsets, shapes = leaf_layout(params)
+  result.update(step=step, param_paths=np.array(paths), param_offsets=offsets)
+  summary = {
+    'step': step,
+    'kind': opts.kind,
+    'bn_mode': opts.bn_mode,
+    'block': opts.block,
+    'dtype': 'float64' if opts.float64 else 'float32',
+    'lanczos_steps': opts.lanczos_steps,
+    'slq_probes': opts.slq_probes,
+    'slq_steps': opts.slq_steps,
+    'trace_probes': opts.trace_probes,
+    'seed': opts.seed,
+    'param_shapes': shapes,
+    **info,
+  }
+  return result, summary
+
+
+def scalars(result: dict, prefix: str = 'spectrum/') -> dict:
+  """TensorBoard scalars: top_<i>, trace (when estimated), loss and time."""
+  out = {f'{prefix}top_{i}': v for i, v in enumerate(result['eigenvalues'])}
+  if np.isfinite(result['trace']):
+    out[f'{prefix}trace'] = result['trace']
+  out[f'{prefix}loss'] = result['loss']
+  out[f'{prefix}time'] = result['times']['total']
+  return out
+
+
+# ------------------------------------------------------------------------------- loading a run
+
+
+def load_run_config(run_dir: str) -> ml_collections.ConfigDict:
+  """The training config saved in <run dir>/config.json."""
+  path = os.path.join(run_dir, 'config.json')
+  if not os.path.exists(path):
+    raise FileNotFoundError(f'{path} not found: config.checkpoint must name a training run dir')
+  with open(path) as f:
+    return ml_collections.ConfigDict(json.load(f))
+
+
+def build_model(run_config, num_classes: int):
+  """The run's model from its saved config.model."""
+  kwargs = run_config.model.to_dict()
+  kwargs.setdefault('num_classes', num_classes)
+  return models.get_model(**kwargs)
+
+
+def trajectory_steps(run_dir: str) -> dict[int, str]:
+  """{step: path} of the run's trajectory/params_XXXXXXXX.npz files."""
+  found = {}
+  for path in glob.glob(os.path.join(run_dir, 'trajectory', 'params_*.npz')):
+    match = _TRAJECTORY_RE.match(os.path.basename(path))
+    if match:
+      found[int(match.group(1))] = path
+  return found
+
+
+def checkpoint_steps(run_dir: str) -> list[int]:
+  return checkpoints.list_steps(run_dir) if checkpoints.exists(run_dir) else []
+
+
+def resolve_steps(run_dir: str, ref_step, steps) -> list[int]:
+  """The steps to analyse: opts.steps (-1 = latest checkpoint), else the ref's step or latest."""
+  ckpt, traj = checkpoint_steps(run_dir), trajectory_steps(run_dir)
+  if steps and ref_step is not None:
+    _bad('steps', steps, f'give the steps either here or in config.checkpoint (:{ref_step})')
+  wanted = list(steps) or [-1 if ref_step is None else ref_step]
+  if -1 in wanted:
+    if not ckpt:
+      raise FileNotFoundError(f'No checkpoints in {run_dir} (for the latest step)')
+    wanted = [ckpt[-1] if s == -1 else s for s in wanted]
+  missing = [s for s in wanted if s not in ckpt and s not in traj]
+  if missing:
+    raise ValueError(
+      f'config.spectrum.steps: step(s) {missing} of {run_dir} have no checkpoint (have '
+      f'{ckpt}) and no trajectory file (have {sorted(traj)})'
+    )
+  return sorted(set(wanted))
+
+
+def init_variables(model, input_shape):
+  """The model's initial variables (for BatchNorm's initial statistics and the params layout)."""
+  x = jnp.zeros((1, *input_shape), jnp.float32)
+  return jax.jit(model.init, static_argnames='train')(jax.random.key(0), x, train=False)
+
+
+def load_step(run_dir: str, step: int, init_stats, bn_mode: str):
+  """(params, batch_stats, info) of `step`: its checkpoint, else its trajectory file."""
+  if step in checkpoint_steps(run_dir):
+    params, stats, _ = checkpoints.load_params(f'{run_dir}:{step}')
+    return params, stats, {'source': 'checkpoint', 'batch_stats_source': f'checkpoint {step}'}
+  with np.load(trajectory_steps(run_dir)[step]) as f:
+    params = flax.traverse_util.unflatten_dict({k: f[k] for k in f.files}, sep='/')
+  info = {'source': 'trajectory'}
+  if not init_stats:
+    return params, {}, info | {'batch_stats_source': 'none (no BatchNorm)'}
+  if bn_mode == 'train' or step == 0:
+    why = 'init (unused: bn_mode=train)' if bn_mode == 'train' else 'init (exact at step 0)'
+    return params, init_stats, info | {'batch_stats_source': why}
+  ckpt = checkpoint_steps(run_dir)
+  if not ckpt:
+    raise ValueError(
+      f'config.spectrum.steps: step {step} is a trajectory file (params only) and {run_dir} has '
+      "no checkpoint to take BatchNorm statistics from; use bn_mode='train' or checkpoint steps"
+    )
+  nearest = min(ckpt, key=lambda s: (abs(s - step), s))
+  _, stats, _ = checkpoints.load_params(f'{run_dir}:{nearest}')
+  logging.warning('Step %d: BatchNorm statistics from the nearest checkpoint %d', step, nearest)
+  return params, stats, info | {'batch_stats_source': f'checkpoint {nearest} (nearest)'}
+
+
+# ----------------------------------------------------------------------------------------- task
+
+
+def run_task(config, workdir: str) -> dict:
+  """Task `spectrum`: spectra of config.checkpoint's run at config.spectrum.steps."""
+  opts = options(config)
+  ref = config.checkpoint or workdir
+  run_dir, ref_step = checkpoints.parse_checkpoint_ref(ref)
+  run_config = load_run_config(run_dir)
+  steps = resolve_steps(run_dir, ref_step, opts.steps)
+  t = time.perf_counter()
+  dataset = sources.load_dataset(run_config.data)
+  model = build_model(run_config, dataset.num_classes)
+  init_stats = init_variables(model, dataset.train[0].shape[1:]).get('batch_stats', {})
+  mesh = pipeline.make_mesh()
+  batches, n = example_batches(
+    dataset, opts, run_config.data.batch_size, run_config.data.eval_batch_size, mesh
+  )
+  data_time = time.perf_counter() - t
+  root = os.path.join(workdir, out_name(opts))
+  os.makedirs(root, exist_ok=True)
+  with open(os.path.join(root, 'config.json'), 'w') as f:
+    f.write(config.to_json_best_effort(indent=2, sort_keys=True))
+  from jaxland.metrics import RunWriter
+
+  writer, per_step = RunWriter(workdir), {}
+  try:
+    for step in steps:
+      t = time.perf_counter()
+      params, stats, info = load_step(run_dir, step, init_stats, opts.bn_mode)
+      info.update(run_dir=os.path.abspath(run_dir), dataset=dataset.name, num_examples=n,
+                  load_time=time.perf_counter() - t)
+      result, summary = spectrum_at(model, params, stats, batches, opts, step, info)
+      summary['times_data'] = data_time
+      per_step[step] = spectrum_report.write_step(root, result, summary, plots=opts.plots)
+      writer.write_scalars(step, scalars(result))
+      print(f'[jaxland] spectrum {spectrum_report.line(per_step[step])}', flush=True)
+  finally:
+    writer.close()
+  return spectrum_report.write_run(root, per_step, plots=opts.plots)
+
+
+# ------------------------------------------------------------------------------------- callback
+
+
+class SpectrumCallback(loop.Callback):
+  """Every `every_steps` training steps (and at step 0): the spectrum on the first N examples."""
+
+  def __init__(self, config, opts: Options):
+    self.config, self.opts, self.every_steps = config, opts, opts.every_steps
+    self.batches = self.num_examples = None
+
+  def on_start(self, run) -> None:
+    c = self.config.data
+    self.batches, self.num_examples = example_batches(
+      run.dataset, self.opts, c.batch_size, c.eval_batch_size, run.mesh
+    )
+    if run.step == 0:
+      run.writer.write_scalars(0, self.on_step(run))
+
+  def on_step(self, run) -> dict:
+    state, step = run.state, run.step
+    info = {'source': 'train', 'batch_stats_source': 'live', 'num_examples': self.num_examples,
+            'dataset': run.dataset.name}
+    result, summary = spectrum_at(
+      run.model, state.params, state.batch_stats, self.batches, self.opts, step, info
+    )
+    if self.opts.callback_save:
+      root = os.path.join(run.workdir, out_name(self.opts))
+      spectrum_report.write_step(root, result, summary, plots=False)
+    return scalars(result)
+
+
+def spectrum_callback(config):
+  """The SpectrumCallback when config.spectrum.every_steps > 0 (jaxland.tasks.CALLBACKS)."""
+  section = config.get('spectrum')
+  if section is None or not section.get('every_steps', 0):
+    return None
+  return SpectrumCallback(config, options(config))

@@ -1,0 +1,220 @@
+"""Files of the spectrum task: one npz + summary.json + PNGs per step, and figures across steps.
+
+Layout under <workdir>/<out> (out = 'spectrum' for the default options; see jaxland.spectrum):
+  <step>/spectrum.npz     eigenvalues [k] (descending), eigenvectors [k, n_params] (unit rows in
+                          ravel_pytree order of the full params; zeros outside a block), residuals
+                          [k], bottom_eigenvalues [b], bottom_residuals [b], ritz_values [m],
+                          density_grid [G], density [G], slq_nodes [P, m], slq_weights [P, m],
+                          density_sigma, trace, trace_stderr, trace_samples [P], step, loss,
+                          gradient_norm, gradient_overlaps [k] (v_i . grad), num_examples,
+                          num_params (dimension of the operator: the block's with a block),
+                          param_paths [L], param_offsets [L+1]
+  <step>/summary.json     the scalars, options, times (seconds), where params and BatchNorm
+                          statistics came from, param_shapes
+  <step>/density.png      SLQ density on a log scale, top-k eigenvalues marked
+  <step>/top_eigenvalues.png
+  summary.json            every step's summary; with >= 2 steps also top_eigenvalues.png (top-k
+                          against step), density.png (densities overlaid) and trace.png
+"""
+
+import json
+import os
+
+import numpy as np
+
+from jaxland import plots
+
+NPZ_NAME = 'spectrum.npz'
+NPZ_KEYS = (
+  'eigenvalues',
+  'eigenvectors',
+  'residuals',
+  'bottom_eigenvalues',
+  'bottom_residuals',
+  'ritz_values',
+  'density_grid',
+  'density',
+  'slq_nodes',
+  'slq_weights',
+  'density_sigma',
+  'trace',
+  'trace_stderr',
+  'trace_samples',
+  'step',
+  'loss',
+  'gradient_norm',
+  'gradient_overlaps',
+  'num_examples',
+  'num_params',
+  'param_paths',
+  'param_offsets',
+)
+DENSITY_FLOOR = 1e-8  # Log-scale density plots clip below this.
+
+
+def step_dir(root: str, step: int) -> str:
+  return os.path.join(root, str(int(step)))
+
+
+def load(root: str, step: int) -> dict:
+  """The arrays of <root>/<step>/spectrum.npz as a dict."""
+  with np.load(os.path.join(step_dir(root, step), NPZ_NAME)) as f:
+    return {k: f[k] for k in f.files}
+
+
+def _json_ready(x):
+  if isinstance(x, dict):
+    return {str(k): _json_ready(v) for k, v in x.items()}
+  if isinstance(x, np.ndarray):
+    return _json_ready(x.tolist())
+  if isinstance(x, (list, tuple)):
+    return [_json_ready(v) for v in x]
+  if isinstance(x, (np.floating, float)):
+    return float(x) if np.isfinite(x) else None
+  if isinstance(x, np.integer):
+    return int(x)
+  return x
+
+
+def write_step(root: str, result: dict, summary: dict, plots: bool = True) -> dict:
+  """Writes one step's npz, summary.json and (plots) PNGs; returns the summary with file paths."""
+  out = step_dir(root, result['step'])
+  os.makedirs(out, exist_ok=True)
+  arrays = {k: np.asarray(result.get(k, summary.get(k))) for k in NPZ_KEYS}
+  np.savez(os.path.join(out, NPZ_NAME), **arrays)
+  summary = dict(summary)
+  summary.update(
+    top_eigenvalues=result['eigenvalues'],
+    residuals=result['residuals'],
+    bottom_eigenvalues=result['bottom_eigenvalues'],
+    trace=result['trace'],
+    trace_stderr=result['trace_stderr'],
+    loss=result['loss'],
+    gradient_norm=result['gradient_norm'],
+    density_sigma=result['density_sigma'],
+    num_params=result['num_params'],
+    times=result['times'],
+  )
+  files = {'npz': os.path.join(out, NPZ_NAME), 'summary': os.path.join(out, 'summary.json')}
+  if plots:
+    files['density'] = plot_density(result, os.path.join(out, 'density.png'), _title(summary))
+    files['top_eigenvalues'] = plot_top(result, os.path.join(out, 'top_eigenvalues.png'))
+  summary['files'] = files
+  summary = _json_ready(summary)
+  with open(files['summary'], 'w') as f:
+    json.dump(summary, f, indent=2, sort_keys=True)
+  return summary
+
+
+def _title(summary: dict) -> str:
+  block = f', block {summary["block"]}' if summary.get('block') else ''
+  return (
+    f'{summary["kind"]} ({summary["bn_mode"]} BN{block}) at step {summary["step"]}, '
+    f'{summary.get("num_examples", "?")} examples'
+  )
+
+
+def line(summary: dict) -> str:
+  """One printed line per step: top eigenvalues, trace, time."""
+  top = ', '.join(f'{v:.4g}' for v in summary['top_eigenvalues'][:5])
+  trace = summary.get('trace')
+  trace = 'off' if trace is None else f'{trace:.4g} +- {summary["trace_stderr"]:.2g}'
+  return (
+    f'step {summary["step"]}: top [{top}{", ..." if len(summary["top_eigenvalues"]) > 5 else ""}]'
+    f', trace {trace}, {summary["times"]["total"]:.1f} s'
+  )
+
+
+def plot_density(result: dict, path: str, title: str = '') -> str:
+  """The broadened SLQ density (log y) with the top-k Ritz values as ticks."""
+  fig, axes = plots.figure(size=(6.0, 3.8))
+  ax = axes[0, 0]
+  if np.size(result['density']):
+    ax.semilogy(result['density_grid'], np.maximum(result['density'], DENSITY_FLOOR), lw=1)
+    ax.set_ylim(bottom=DENSITY_FLOOR)
+  for v in result['eigenvalues']:
+    ax.axvline(v, color='C3', lw=0.6, alpha=0.6)
+  ax.set_xlabel('eigenvalue')
+  ax.set_ylabel('density (SLQ, log scale)')
+  plots.set_title(ax, title + f'; red: top {len(result["eigenvalues"])} (Lanczos)')
+  return plots.save(fig, path)
+
+
+def plot_top(result: dict, path: str) -> str:
+  """Top-k eigenvalues against their rank, with residual bounds."""
+  fig, axes = plots.figure(size=(5.0, 3.6))
+  ax, values = axes[0, 0], np.asarray(result['eigenvalues'])
+  ax.errorbar(np.arange(len(values)), values, yerr=result['residuals'], fmt='o', ms=3)
+  if np.all(values > 0):
+    ax.set_yscale('log')
+  ax.set_xlabel('rank i')
+  ax.set_ylabel('eigenvalue')
+  plots.set_title(ax, f'top {len(values)} eigenvalues at step {int(result["step"])}')
+  return plots.save(fig, path)
+
+
+def write_run(root: str, per_step: dict, plots: bool = True) -> dict:
+  """summary.json across steps (and their figures when >= 2 steps); the task's return value."""
+  steps = sorted(per_step)
+  summary = {
+    'status': 'done',
+    'steps': steps,
+    'top_eigenvalues': {str(s): per_step[s]['top_eigenvalues'] for s in steps},
+    'trace': {str(s): per_step[s]['trace'] for s in steps},
+    'times': {str(s): per_step[s]['times'] for s in steps},
+    'per_step': {str(s): per_step[s] for s in steps},
+    'dir': root,
+  }
+  if plots and len(steps) >= 2:
+    summary['files'] = plot_steps(root, steps)
+  with open(os.path.join(root, 'summary.json'), 'w') as f:
+    json.dump(_json_ready(summary), f, indent=2, sort_keys=True)
+  return summary
+
+
+def plot_steps(root: str, steps, top: int = 20) -> dict:
+  """Figures across steps from the saved npz files: top eigenvalues, densities, trace."""
+  data = [load(root, s) for s in steps]
+  x = np.asarray(steps, float)
+  files = {}
+  fig, axes = plots.figure(size=(6.0, 4.0))
+  ax = axes[0, 0]
+  k = min(top, min(len(d['eigenvalues']) for d in data))
+  values = np.stack([d['eigenvalues'][:k] for d in data])
+  colours = plots.colour_map(list(range(k)))
+  for i in range(k):
+    ax.plot(x, values[:, i], 'o-', ms=3, lw=1, color=colours[plots.label(i)], label=f'{i}' if i < 5 else None)
+  ax.set_xscale('symlog', linthresh=max(1.0, float(np.min(x[x > 0], initial=1.0))))
+  ax.set_yscale('symlog' if np.any(values <= 0) else 'log')
+  ax.set_xlabel('training step')
+  ax.set_ylabel('eigenvalue')
+  ax.legend(title='rank', fontsize=7)
+  plots.set_title(ax, f'top {k} eigenvalues against step')
+  files['top_eigenvalues'] = plots.save(fig, os.path.join(root, 'top_eigenvalues.png'))
+
+  fig, axes = plots.figure(size=(6.0, 4.0))
+  ax = axes[0, 0]
+  colours = plots.colour_map(list(steps))
+  for s, d in zip(steps, data, strict=True):
+    if np.size(d['density']):
+      ax.semilogy(d['density_grid'], np.maximum(d['density'], DENSITY_FLOOR), lw=1,
+                  color=colours[plots.label(s)], label=f'step {s}')
+  ax.set_ylim(bottom=DENSITY_FLOOR)
+  ax.set_xscale('symlog', linthresh=1.0)
+  ax.set_xlabel('eigenvalue (symlog)')
+  ax.set_ylabel('density (SLQ, log scale)')
+  ax.legend(fontsize=7)
+  plots.set_title(ax, 'spectral density against step')
+  files['density'] = plots.save(fig, os.path.join(root, 'density.png'))
+
+  trace = np.array([float(d['trace']) for d in data])
+  if np.all(np.isfinite(trace)):
+    fig, axes = plots.figure(size=(5.0, 3.6))
+    ax = axes[0, 0]
+    ax.errorbar(x, trace, yerr=[float(d['trace_stderr']) for d in data], fmt='o-', ms=3)
+    ax.set_xscale('symlog', linthresh=max(1.0, float(np.min(x[x > 0], initial=1.0))))
+    ax.set_xlabel('training step')
+    ax.set_ylabel('trace (Hutchinson)')
+    plots.set_title(ax, 'trace against step')
+    files['trace'] = plots.save(fig, os.path.join(root, 'trace.png'))
+  return files
