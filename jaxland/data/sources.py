@@ -14,7 +14,9 @@ whatever the run's seed; train keeps the rest in stored order. Then train_subset
 the first N examples. mean / std are per channel, in [0, 1] units, over the final train split.
 """
 
+import contextlib
 import dataclasses
+import fcntl
 import os
 import time
 
@@ -94,9 +96,22 @@ def _load_raw(name, data_config) -> _Raw:
   if name == 'synthetic':
     return _synthetic(data_config.synthetic)
   data_dir = resolve_data_dir(data_config)
-  if name == 'image_folder':
-    return _image_folder(data_config, data_dir)
-  return _tfds(name, data_config, data_dir)
+  with _exclusive(data_dir, name):
+    if name == 'image_folder':
+      return _image_folder(data_config, data_dir)
+    return _tfds(name, data_config, data_dir)
+
+
+@contextlib.contextmanager
+def _exclusive(data_dir: str, name: str):
+  """Holds a lock file so that concurrent processes (parallel tests, sweeps) prepare data once."""
+  os.makedirs(data_dir, exist_ok=True)
+  with open(os.path.join(data_dir, f'.jaxland-{name}.lock'), 'w') as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+      yield
+    finally:
+      fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _make_dataset(raw: _Raw, data_config) -> Dataset:
