@@ -23,7 +23,8 @@ Arguments (comma separated, `name=value`):
                 every `period` (thesis 3.4.1: 50 / 150) | cosine warm restarts, T_0 = period,
                 lr_max 1e-3, eta_min 0 (thesis 3.4.1); with restarts, snapshots are saved at
                 every restart boundary (Huang et al.'s snapshot ensembles)
-  epochs=600, anchor=100, period=150, strength=1.0, width=10.0, wd=0.001 (coupled L2; 0 = none)
+  epochs=600, anchor=100, period=150, strength=1.0, width=10.0, wd=0.001 (coupled L2; 0 = none),
+  lr=0 (the peak learning rate; 0 = 1e-2, or 1e-3 with schedule=cosine)
   smoke         seconds on CPU: resnet8 on CIFAR-shaped synthetic data (or the JPEG copy with
                 jpeg75), 3 short epochs, anchor after epoch 1
 """
@@ -45,6 +46,7 @@ DEFAULTS = dict(
   strength=1.0,
   width=10.0,
   wd=1e-3,
+  lr=0.0,
 )
 ANCHORS = ('one', 'every', 'merged')
 SCHEDULES = ('constant', 'step', 'cosine')
@@ -82,6 +84,8 @@ def apply_distance_args(config, args) -> None:
     sc.t_mult = 1
     sc.eta_min = 0.0
     config.optim.learning_rate = 1e-3
+  if args.lr:
+    config.optim.learning_rate = args.lr
   if args.schedule != 'constant':
     r.snapshot_every = args.period  # Snapshots at the restart boundaries.
 

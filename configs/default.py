@@ -174,9 +174,9 @@ def get_config():
   # config is trained first into <workdir>/train). Outputs: <workdir>/<out_dir>.
   config.landscape = ml_collections.ConfigDict()
   config.landscape.out_dir = ''  # '' = 'landscape'.
-  config.landscape.probes = (
-    'lines', 'random', 'minibatch', 'dense', 'dynamics', 'trajectory', 'grad_noise', 'per_example'
-  )
+  # lines | random | minibatch | dense | dynamics | trajectory | grad_noise | per_example
+  config.landscape.probes = ('lines', 'random', 'minibatch', 'dense', 'dynamics', 'trajectory')
+  config.landscape.probes += ('grad_noise', 'per_example')
   config.landscape.spectrum = ''  # A spectrum.npz to take the top eigenpairs from ('' = compute).
   config.landscape.kind = 'hessian'  # hessian | ggn.
   config.landscape.num_top = 16  # Top eigenpairs probed ...

@@ -1,7 +1,8 @@
 """Seed 004's quadratic-approximation probes on a small Fashion-MNIST model (CPU scale).
 
 Run:    python -m jaxland.main --config=configs/landscape.py --workdir=runs/quadratic/mlp
-        (model=cnn for the small ConvNet; jpeg75 for the CIFAR-10 JPEG copy, GPU-sized)
+        (model=cnn for the small ConvNet; act=gelu for a smooth control; jpeg75 for the
+        CIFAR-10 JPEG copy, GPU-sized; epochs=N)
 It first trains the model into <workdir>/train (SGD + momentum 0.9, LR 0.05 then 0.005 for the
 last quarter, params saved every 10 steps to train/trajectory/, batch order saved), unless
 --config.checkpoint='<run dir>[:step]' names a trained run. Then it writes <workdir>/landscape/:
@@ -17,7 +18,7 @@ from configs import common, default
 
 def base(arg):
   """The training run and the probe settings shared with configs/intervene.py."""
-  args = common.parse_arg(arg, model='mlp', smoke=False, jpeg75=False, epochs=0)
+  args = common.parse_arg(arg, model='mlp', smoke=False, jpeg75=False, epochs=0, act='relu')
   config = default.get_config()
   config.data.name = 'fashion_mnist'
   config.data.val_size = 1000
@@ -37,9 +38,16 @@ def base(arg):
     config.model.hidden_sizes = (32,)
     config.data.train_subset = 2000
     config.landscape.batch_size = 500
-    config.landscape.t_chunk = 16
+    # On CPU a vmapped conv with per-t kernels becomes a grouped conv, slower than one t at a time
+    # (bench/landscape.py); on GPU raise t_chunk.
+    config.landscape.t_chunk = 1
+    config.landscape.line_points = 31
+    config.landscape.num_random = 4
+    config.landscape.minibatch_directions = 3
+    config.landscape.dense_points = 401
   else:
     raise ValueError(f'Unknown config argument model={args.model!r}; choose from mlp, cnn')
+  config.model.activation = args.act  # act=gelu: a smooth control (no ReLU kinks).
   if args.jpeg75:
     common.use_cifar10_jpeg75(config)
     config.data.train_subset = 10000

@@ -21,7 +21,7 @@ results/distance/README.md for every command that was run.
 
 Lengths: `epochs` (default 20 = mnist1 for one anchor with a constant lr, 600 = the thesis for
 anchors=every|merged or a schedule), `anchor` (default: epoch 10 of 20, or 100 of 600), `period`
-(default 150). Other arguments as in configs/cifar_distance.py: strength, width, wd (0 = no L2),
+(default 150). Other arguments as in configs/cifar_distance.py: strength, width, wd (0 = no L2), lr,
 smoke (seconds on CPU: scikit-learn digits, 3 epochs, anchors/restarts every epoch).
 """
 

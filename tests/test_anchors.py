@@ -1,5 +1,6 @@
 """Anchors in the training loop: schedule, no retracing, resume, anchor_from, logged distances."""
 
+import importlib
 import logging
 import math
 
@@ -9,6 +10,7 @@ import pytest
 
 from configs import default
 from jaxland import anchors, metrics
+from jaxland import config as config_lib
 from jaxland.optim import get_anchors
 from jaxland.train import loop
 
@@ -234,3 +236,25 @@ def test_virtual_anchors_log_but_do_not_change_training(anchored_run, tmp_path):
   assert records[3]['anchor/0/distance'] > 0 and records[3]['anchor/grad_norm'] == 0.0
   # With the force on, the run ends farther from the first anchor than the baseline.
   assert epoch_records(anchored_run[0])[3]['anchor/0/distance'] > records[3]['anchor/0/distance']
+
+
+@pytest.mark.parametrize(
+  'module, arg',
+  [
+    ('cifar_distance', ''),
+    ('cifar_distance', 'net=mobilenetv2,baseline'),
+    ('cifar_distance', 'smoke,anchors=every,schedule=cosine'),
+    ('mnist_distance', ''),
+    ('mnist_distance', 'fashion,cpu,anchors=merged,schedule=step,wd=0'),
+    ('mnist_distance', 'smoke,anchors=every,schedule=cosine,lr=0.01'),
+  ],
+)
+def test_distance_configs_validate(module, arg):
+  config = importlib.import_module(f'configs.{module}').get_config(arg)
+  config_lib.validate(config)
+  assert anchors.anchor_schedule(config)
+  if 'schedule=' in arg:  # Snapshots at every restart boundary.
+    period = config.optim.schedule.t0_epochs or config.optim.schedule.restart_every_epochs
+    assert set(range(period, config.train.num_epochs, period)) <= set(
+      anchors.snapshot_schedule(config)
+    )

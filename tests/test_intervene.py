@@ -47,7 +47,10 @@ def test_band_noise_lies_in_its_band_with_the_right_scale():
   dim, k = 30, 4
   vectors = np.linalg.qr(rng.standard_normal((dim, k)))[0].T
   values = np.array([16.0, 4.0, 1.0, 0.25])
-  draws = {b: np.stack([iv.band_noise(rng, b, 0.5, values, vectors) for _ in range(4000)]) for b in iv.BANDS}
+  draws = {
+    b: np.stack([iv.band_noise(rng, b, 0.5, values, vectors) for _ in range(4000)])
+    for b in iv.BANDS
+  }
   outside = lambda e: e - (e @ vectors.T) @ vectors
   np.testing.assert_allclose(outside(draws['top']), 0.0, atol=1e-12)
   np.testing.assert_allclose(draws['bulk'] @ vectors.T, 0.0, atol=1e-12)
@@ -67,7 +70,10 @@ def test_eigen_scale_rescales_components_of_a_two_leaf_update():
   scales = np.array([0.1, 3.0])
   tx = iv.eigen_scale(vectors, scales)
   state = tx.init(params)
-  updates = {'a': jnp.asarray(rng.standard_normal((2, 3)), jnp.float32), 'b': jnp.asarray(rng.standard_normal(4), jnp.float32)}
+  updates = {
+    'a': jnp.asarray(rng.standard_normal((2, 3)), jnp.float32),
+    'b': jnp.asarray(rng.standard_normal(4), jnp.float32),
+  }
   new, _ = jax.jit(tx.update)(updates, state)
   u = np.concatenate([np.asarray(updates['a']).ravel(), np.asarray(updates['b'])])
   expected = u + ((scales - 1) * (vectors @ u)) @ vectors
@@ -121,16 +127,16 @@ def test_intervene_task_on_digits(tmp_path):
   config.train.max_steps = 12
   config.train.trajectory_every_steps = 4
   config.intervene.snap_steps = (-1, 4)
-  config.intervene.experiments = ('snap', 'noise', 'precond', 'batch1')
+  config.intervene.experiments = ('snap', 'noise', 'precond')
   config.intervene.noise_bands = ('top', 'all')
-  config.intervene.batch1_examples = 16
+  config.intervene.temperatures = ()  # precond: plain SGD and the Hessian-based eigen-LRs.
   config.landscape.num_top, config.landscape.lanczos_steps = 2, 6
   config.landscape.trace_probes = 2
   config.landscape.per_example_examples = 50
   summary = intervene.run_task(config, str(tmp_path))
   out = tmp_path / 'intervene'
   assert summary['status'] == 'done'
-  for name in ('snap.csv', 'noise.csv', 'precond.csv', 'batch1.csv', 'snap.png', 'summary.json'):
+  for name in ('snap.csv', 'noise.csv', 'precond.csv', 'precond_directions.csv', 'snap.png'):
     assert (out / name).exists(), name
   rows = (out / 'snap.csv').read_text().splitlines()
   assert len(rows) == 1 + 2 * 3  # Two points, each: nothing snapped, then the 2 top directions.

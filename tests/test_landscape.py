@@ -82,7 +82,9 @@ def test_fitted_curvature_equals_the_eigenvalue_and_the_minimum_is_found():
     fit = fits.fit_quadratic(prof['t'], prof['loss'])
     assert fit['curvature'] == pytest.approx(q['values'][j], rel=1e-3)
     assert fit['rel_rms'] < 1e-4
-  fit1 = fits.fit_quadratic(ts, lines.profile(q['per_example'], theta, q['Q'][:, 1], ts, q['x'], q['y'])['loss'])
+  fit1 = fits.fit_quadratic(
+    ts, lines.profile(q['per_example'], theta, q['Q'][:, 1], ts, q['x'], q['y'])['loss']
+  )
   # Along u_1 the minimum is back at the centre: t = -0.3 (sign of the eigenvector aside).
   assert fit1['minimum'] == pytest.approx(-0.3, abs=1e-3)
 
@@ -120,7 +122,10 @@ def test_independent_profile_is_exact_for_a_quadratic():
   theta = q['c'] + np.random.default_rng(4).standard_normal(6) * 0.2
   ts = np.linspace(-1, 1, 401)
   eigen_profiles = [
-    {'t': ts, 'loss': lines.profile(q['per_example'], theta, q['Q'][:, j], ts, q['x'], q['y'])['loss']}
+    {
+      't': ts,
+      'loss': lines.profile(q['per_example'], theta, q['Q'][:, j], ts, q['x'], q['y'])['loss'],
+    }
     for j in range(6)
   ]
   coeffs = np.random.default_rng(5).standard_normal(6)
@@ -215,7 +220,9 @@ def test_per_example_gradients_equal_a_loop_of_single_example_grads(tiny):
   single = jax.jit(jax.grad(lambda f, xi, yi: _example_loss(tiny, f, xi, yi)))
   loop = np.stack([np.asarray(single(tiny.flat, x[i], y[i])) for i in range(24)])
   np.testing.assert_allclose(grads, loop, rtol=1e-5, atol=1e-6)
-  np.testing.assert_allclose(per_example.loop_grads(tiny.per_example, tiny.flat, x, y), loop, atol=1e-6)
+  np.testing.assert_allclose(
+    per_example.loop_grads(tiny.per_example, tiny.flat, x, y), loop, atol=1e-6
+  )
   basis = np.linalg.qr(np.random.default_rng(2).standard_normal((tiny.dim, 4)))[0].T
   out = per_example.project(tiny.per_example, tiny.flat, x, y, basis, chunk=5)
   np.testing.assert_allclose(out['proj'], loop @ basis.T, rtol=1e-4, atol=1e-6)

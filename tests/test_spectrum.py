@@ -246,3 +246,42 @@ def test_float64_matches_dense_hessian_more_tightly(trained, tmp_path):
 def test_bad_options_raise_value_errors_naming_the_key(trained, tmp_path, key, value, match):
   with pytest.raises(ValueError, match=match):
     spectrum.run_task(_task_config(trained, **{key: value}), str(tmp_path))
+
+
+def test_trajectory_steps_take_batch_stats_from_init_or_the_nearest_checkpoint(tmp_path):
+  """Trajectory files hold params only: BatchNorm statistics at step 0 are the initial ones,
+  elsewhere the nearest checkpoint's; a checkpoint step gives its own; train mode needs none."""
+  model = models.get_model('mlp', hidden_sizes=(4,), batch_norm=True, num_classes=10)
+  variables = spectrum.init_variables(model, (8, 8, 1))
+  params, init_stats = variables['params'], variables['batch_stats']
+  run_dir = str(tmp_path)
+  manager = checkpoints.make_manager(run_dir, keep=5)
+  marked = {}
+  for step in (10, 30):
+    marked[step] = jax.tree.map(lambda a, s=step: np.full(a.shape, float(s), np.float32), init_stats)
+    checkpoints.save(manager, step, {'params': params, 'batch_stats': marked[step]}, {})
+  manager.wait_until_finished()
+  manager.close()
+  shifted = jax.tree.map(lambda a: np.asarray(a) + 1.0, params)
+  for step in (0, 15):
+    loop.save_trajectory(run_dir, step, shifted)
+
+  def stats_value(stats):
+    return float(np.asarray(stats['BatchNorm_0']['mean']).ravel()[0])
+
+  p, stats, info = spectrum.load_step(run_dir, 0, init_stats, 'eval')
+  assert stats_value(stats) == 0.0 and info['source'] == 'trajectory'
+  np.testing.assert_array_equal(p['Dense_0']['kernel'], shifted['Dense_0']['kernel'])
+  _, stats, info = spectrum.load_step(run_dir, 15, init_stats, 'eval')
+  assert stats_value(stats) == 10.0 and info['batch_stats_source'] == 'checkpoint 10 (nearest)'
+  _, stats, info = spectrum.load_step(run_dir, 30, init_stats, 'eval')
+  assert stats_value(stats) == 30.0 and info['source'] == 'checkpoint'
+  _, stats, info = spectrum.load_step(run_dir, 15, init_stats, 'train')
+  assert stats_value(stats) == 0.0 and 'unused' in info['batch_stats_source']
+  assert spectrum.resolve_steps(run_dir, None, (-1, 0, 15)) == [0, 15, 30]
+  with pytest.raises(ValueError, match='no checkpoint'):
+    spectrum.resolve_steps(run_dir, None, (20,))
+  no_ckpt = str(tmp_path / 'traj_only')
+  loop.save_trajectory(no_ckpt, 15, shifted)
+  with pytest.raises(ValueError, match="bn_mode='train'"):
+    spectrum.load_step(no_ckpt, 15, init_stats, 'eval')

@@ -12,6 +12,7 @@ the top k.
 import dataclasses
 import os
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -99,8 +100,18 @@ def stacked_train(problem: Problem, batch_size: int, num_examples: int = 0) -> d
   return curvature.stack_batches({'image': np.asarray(x), 'label': np.asarray(y)}, batch_size)
 
 
-def operator(problem: Problem, batches, kind: str = 'hessian', unroll=1):
+def auto_unroll(batches, unroll=0):
+  """unroll, or (0) a full unroll on CPU for up to 32 batches, where XLA runs convolution
+  gradients inside a loop 10-30x slower (jax-ml/jax#12868), else 1."""
+  if unroll:
+    return unroll
+  n = int(np.shape(batches['label'])[0])
+  return True if jax.default_backend() == 'cpu' and n <= 32 else 1
+
+
+def operator(problem: Problem, batches, kind: str = 'hessian', unroll=0):
   """The curvature Operator of the problem's train loss (BatchNorm in eval mode)."""
+  unroll = auto_unroll(batches, unroll)
   return curvature.model_operator(
     problem.model,
     problem.unravel(problem.flat),
@@ -122,7 +133,7 @@ def compute(
   num_examples: int = 0,
   trace_probes: int = 0,
   seed: int = 0,
-  unroll=1,
+  unroll=0,
 ) -> Eigen:
   """All Ritz pairs of num_steps Lanczos steps on the train loss; the first num_top are the top.
 

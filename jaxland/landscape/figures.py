@@ -93,7 +93,9 @@ def topk_mixtures(random_res, path) -> str:
   for ax, name in zip(axes.flat, names, strict=False):
     t, loss, _ = random_res['arrays'][name]
     ax.plot(t, loss, 'k-', label='measured')
-    ax.plot(t, random_res['arrays'][f'{name}_independent'], 'b--', label='sum of 1-D eigen profiles')
+    ax.plot(
+      t, random_res['arrays'][f'{name}_independent'], 'b--', label='sum of 1-D eigen profiles'
+    )
     ax.set_title(name, fontsize=8)
     ax.set_xlabel('t')
   axes.flat[0].legend(fontsize=7)
@@ -142,7 +144,9 @@ def dense(res, path) -> str:
     smallest = sel[0]
     t, loss = res['arrays'][f'{name}_s{smallest["scale"]:g}']
     q = fits.fit_quadratic(t, loss)
-    axes[0, 1].plot(t, loss - fits.quadratic(t, q['l0'], q['slope'], q['curvature']), lw=0.6, label=name)
+    axes[0, 1].plot(
+      t, loss - fits.quadratic(t, q['l0'], q['slope'], q['curvature']), lw=0.6, label=name
+    )
   axes[0, 0].set_xscale('log')
   axes[0, 0].set_yscale('log')
   axes[0, 0].set_xlabel('half-width of the grid')
@@ -197,7 +201,9 @@ def trajectory(res, path) -> str:
   show = [0, 1, min(5, len(idx) - 1), len(idx) - 1]
   for n in sorted(set(show)):
     r = rows[n]
-    axes[0, 0].plot(steps, proj[:, n], lw=1, label=f'{r["group"]} #{r["index"]} λ={r["eigenvalue"]:.2g}')
+    axes[0, 0].plot(
+      steps, proj[:, n], lw=1, label=f'{r["group"]} #{r["index"]} λ={r["eigenvalue"]:.2g}'
+    )
   end = res['summary'].get('settle_phase_end_step')
   if end is not None:
     axes[0, 0].axvline(end, color='0.5', ls=':', lw=1)

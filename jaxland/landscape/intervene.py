@@ -27,8 +27,8 @@ from jaxland import checkpoints, metrics
 from jaxland import workdir as workdir_lib
 from jaxland.data import pipeline
 from jaxland.landscape import eigen as eigen_lib
-from jaxland.landscape import interventions as iv
 from jaxland.landscape import intervene_figures, lines, per_example
+from jaxland.landscape import interventions as iv
 from jaxland.landscape.problem import (
   Problem,
   ensure_trained,
@@ -176,23 +176,32 @@ def continue_training(
   snapshots=0,
   track=None,
   epoch_offset=0,
+  runs=None,
 ) -> dict:
   """Trains on from `flat` with the run's optimizer at constant `lr` (plus `extra_tx` chained
   after it), using the loop's own jitted step; the batch order continues the run's (its data
   seed, epochs epoch_offset, epoch_offset + 1, ...). Returns the final flat params, test metrics
   per epoch, the logits of `snapshots` evenly spaced iterates on test, and, for `track` [k, P],
-  the projections of every iterate on its rows."""
+  the projections of every iterate on its rows. `runs` caches the built runs by batch size."""
+  from jaxland.optim import build
   from jaxland.train import loop
 
   cfg = _continuation_config(config, lr, batch_size, epochs)
-  devices = jax.devices()
-  mesh = pipeline.make_mesh(devices if batch_size % len(devices) == 0 else devices[:1])
-  run = loop.build_run(cfg, '', writer=None, mesh=mesh)
+  runs = {} if runs is None else runs
+  if batch_size not in runs:  # Data on device and eval functions are reused across calls.
+    devices = jax.devices()
+    mesh = pipeline.make_mesh(devices if batch_size % len(devices) == 0 else devices[:1])
+    runs[batch_size] = loop.build_run(cfg, '', writer=None, mesh=mesh)
+  run = runs[batch_size]
+  mesh = run.mesh
+  run.tx = build.make_optimizer(cfg, run.steps_per_epoch, run.steps_per_epoch * epochs)
   if extra_tx is not None:
     run.tx = optax.chain(run.tx, extra_tx)
   params = problem.unravel(jnp.asarray(flat, jnp.float32))
   rep = pipeline.replicated(mesh)
-  state = run.state.replace(params=params, batch_stats=problem.batch_stats)
+  state = run.state.replace(
+    step=jnp.zeros((), jnp.int32), params=params, batch_stats=problem.batch_stats
+  )
   state = state.replace(opt_state=run.tx.init(state.params))
   run.state = pipeline.put_global(state, rep)
   step_fn = loop.make_train_step(run)
@@ -226,7 +235,7 @@ def _num_train(problem: Problem) -> int:
   return int(problem.splits['train'][1].shape[0])
 
 
-def precond_experiment(config, problem: Problem, eig, c, lc) -> dict:
+def precond_experiment(config, problem: Problem, eig, c, lc, runs=None) -> dict:
   """Plain SGD vs Bayesian eigen-LRs in the top-k subspace, from the checkpoint, c.epochs each."""
   x, y = problem.splits['train']
   n_pe = lc.per_example_examples or int(y.shape[0])
@@ -240,14 +249,25 @@ def precond_experiment(config, problem: Problem, eig, c, lc) -> dict:
   variants = {'plain': None}
   for t in c.temperatures:
     variants[f'bayes_T{t:g}'] = iv.bayes_scales(noise, lr, momentum, b, n, t, c.max_scale)
-  variants['bayes_hessian_T1'] = iv.bayes_scales(eig.top_values, lr, momentum, b, n, 1.0, c.max_scale)
+  variants['bayes_hessian_T1'] = iv.bayes_scales(
+    eig.top_values, lr, momentum, b, n, 1.0, c.max_scale
+  )
   rows, curves, tracked = [], {}, {}
   epoch_offset = int(config.train.num_epochs)
   for name, scales in variants.items():
     extra = None if scales is None else iv.eigen_scale(top, scales)
     res = continue_training(
-      config, problem, problem.flat, lr=lr, batch_size=b, epochs=c.epochs, extra_tx=extra,
-      snapshots=c.epochs * 4, track=top, epoch_offset=epoch_offset,
+      config,
+      problem,
+      problem.flat,
+      lr=lr,
+      batch_size=b,
+      epochs=c.epochs,
+      extra_tx=extra,
+      snapshots=c.epochs * 4,
+      track=top,
+      epoch_offset=epoch_offset,
+      runs=runs,
     )
     ens = iv.ensemble_metrics(res['snapshot_logits'], labels)
     spe = res['steps'] // c.epochs
@@ -276,7 +296,7 @@ def precond_experiment(config, problem: Problem, eig, c, lc) -> dict:
   return {'rows': rows, 'direction_rows': direction_rows, 'curves': curves, 'summary': summary}
 
 
-def batch1_experiment(config, problem: Problem, c) -> dict:
+def batch1_experiment(config, problem: Problem, c, runs=None) -> dict:
   """One more epoch at batch size 1 and LR c.batch1_lr, vs the same epoch at the run's batch."""
   n = c.batch1_examples or _num_train(problem)
   labels = np.asarray(problem.splits['test'][1])
@@ -285,8 +305,15 @@ def batch1_experiment(config, problem: Problem, c) -> dict:
   for name, b in (('batch1', 1), (f'batch{config.data.batch_size}', config.data.batch_size)):
     steps = max(1, n // b)
     res = continue_training(
-      config, problem, problem.flat, lr=c.batch1_lr, batch_size=b, max_steps=steps,
-      snapshots=10, epoch_offset=epoch_offset,
+      config,
+      problem,
+      problem.flat,
+      lr=c.batch1_lr,
+      batch_size=b,
+      max_steps=steps,
+      snapshots=10,
+      epoch_offset=epoch_offset,
+      runs=runs,
     )
     ens = iv.ensemble_metrics(res['snapshot_logits'], labels)
     rows.append(
@@ -384,8 +411,13 @@ def lr_experiment(config, c, lc, out) -> dict:
     curves[f'{lr:g}'] = metrics.series(recs, 'train/loss')
     p = load_problem(cfg, run_dir)
     e = eigen_lib.compute(
-      p, num_top=lc.num_top, num_steps=lc.lanczos_steps, kind=lc.kind, batch_size=lc.batch_size,
-      num_examples=lc.curvature_examples, seed=lc.seed,
+      p,
+      num_top=lc.num_top,
+      num_steps=lc.lanczos_steps,
+      kind=lc.kind,
+      batch_size=lc.batch_size,
+      num_examples=lc.curvature_examples,
+      seed=lc.seed,
     )
     grad = _grad(p, lc.batch_size)
     x, y = p.splits['train']
@@ -393,10 +425,18 @@ def lr_experiment(config, c, lc, out) -> dict:
     a = e.top_vectors @ grad
     excess = []
     for j in range(e.num_top):
-      radius = lines.eigen_radius(e.top_values[j], lc.line_rise, lc.line_min_radius, lc.line_max_radius)
+      radius = lines.eigen_radius(
+        e.top_values[j], lc.line_rise, lc.line_min_radius, lc.line_max_radius
+      )
       prof = lines.profile(
-        p.per_example, p.flat, e.top_vectors[j], lines.symmetric_geometric_grid(radius, lc.line_points, lc.line_min_frac), x, y,
-        batch_size=lc.batch_size, t_chunk=lc.t_chunk,
+        p.per_example,
+        p.flat,
+        e.top_vectors[j],
+        lines.symmetric_geometric_grid(radius, lc.line_points, lc.line_min_frac),
+        x,
+        y,
+        batch_size=lc.batch_size,
+        t_chunk=lc.t_chunk,
       )
       excess.append(base['train_loss'] - float(prof['loss'].min()))
       direction_rows.append(
@@ -405,8 +445,14 @@ def lr_experiment(config, c, lc, out) -> dict:
     g_perp = grad - a @ e.top_vectors
     v = -g_perp / max(np.linalg.norm(g_perp), 1e-30)
     prof = lines.profile(
-      p.per_example, p.flat, v, np.linspace(0, lc.line_max_radius, lc.line_points), x, y,
-      batch_size=lc.batch_size, t_chunk=lc.t_chunk,
+      p.per_example,
+      p.flat,
+      v,
+      np.linspace(0, lc.line_max_radius, lc.line_points),
+      x,
+      y,
+      batch_size=lc.batch_size,
+      t_chunk=lc.t_chunk,
     )
     rows.append(
       {
@@ -441,12 +487,12 @@ def run_task(config, workdir: str) -> dict:
   summary = {'checkpoint': ref, 'step': problem.step, 'start': _metrics(problem, problem.flat)}
   summary['top_eigenvalues'] = eig.top_values.tolist()
   summary['lr_at_checkpoint'] = lr_function(config, run_dir)(problem.step)
-  results, times = {}, {}
+  results, times, runs = {}, {}, {}
   jobs = {
     'snap': lambda: snap_experiment(problem, eig, c, lc, run_dir, out),
     'noise': lambda: noise_experiment(problem, eig, c),
-    'precond': lambda: precond_experiment(config, problem, eig, c, lc),
-    'batch1': lambda: batch1_experiment(config, problem, c),
+    'precond': lambda: precond_experiment(config, problem, eig, c, lc, runs),
+    'batch1': lambda: batch1_experiment(config, problem, c, runs),
     'hmc': lambda: hmc_experiment(problem, eig, c, lc.batch_size),
     'lr': lambda: lr_experiment(config, c, lc, out),
   }

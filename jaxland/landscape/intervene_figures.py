@@ -2,13 +2,11 @@
 
 import os
 
-import numpy as np
-
 from jaxland import plots
 
 
 def snap(res, path) -> str:
-  """Train loss (measured and quadratic-predicted) and test accuracy / loss vs directions snapped."""
+  """Train loss (measured and quadratic model) and test accuracy / loss vs directions snapped."""
   fig, axes = plots.figure(1, 3, size=(3.8, 3.2))
   for s in sorted({r['step'] for r in res['rows']}):
     sel = [r for r in res['rows'] if r['step'] == s]
@@ -17,7 +15,9 @@ def snap(res, path) -> str:
     axes[0, 0].plot(n, [r['predicted_train_loss'] for r in sel], ':', color=line.get_color())
     axes[0, 1].plot(n, [r['test_accuracy'] for r in sel], 'o-', ms=3, color=line.get_color())
     axes[0, 2].plot(n, [r['test_loss'] for r in sel], 'o-', ms=3, color=line.get_color())
-  for ax, name in zip(axes.flat, ('train loss (dotted: quadratic model)', 'test accuracy', 'test loss'), strict=True):
+  for ax, name in zip(
+    axes.flat, ('train loss (dotted: quadratic model)', 'test accuracy', 'test loss'), strict=True
+  ):
     ax.set_xlabel('top eigendirections snapped (threshold = λ_n)')
     ax.set_ylabel(name)
   axes[0, 0].legend(fontsize=7)
@@ -45,7 +45,9 @@ def precond(res, path) -> str:
   """Test accuracy per epoch of plain vs eigen-preconditioned SGD; iterate variance vs posterior."""
   fig, axes = plots.figure(1, 2, size=(4.2, 3.2))
   for name, curve in res['curves'].items():
-    axes[0, 0].plot([r['step'] for r in curve], [r['accuracy'] for r in curve], 'o-', ms=3, label=name)
+    axes[0, 0].plot(
+      [r['step'] for r in curve], [r['accuracy'] for r in curve], 'o-', ms=3, label=name
+    )
   axes[0, 0].set_xlabel('steps after the checkpoint')
   axes[0, 0].set_ylabel('test accuracy')
   axes[0, 0].legend(fontsize=7)
@@ -75,7 +77,9 @@ def lr(res, path) -> str:
   x = [r['lr'] for r in rows]
   axes[0, 1].plot(x, [r['train_loss'] for r in rows], 'o-', label='final train loss')
   axes[0, 1].plot(x, [r['excess_top_sum'] for r in rows], 's--', label='Σ excess, top-k lines')
-  axes[0, 1].plot(x, [r['excess_bulk_gradient_line'] for r in rows], '^--', label='excess, bulk-gradient line')
+  axes[0, 1].plot(
+    x, [r['excess_bulk_gradient_line'] for r in rows], '^--', label='excess, bulk-gradient line'
+  )
   axes[0, 1].set_xscale('log')
   axes[0, 1].set_yscale('log')
   axes[0, 1].set_xlabel('peak LR')
@@ -83,8 +87,12 @@ def lr(res, path) -> str:
   for n, lr_value in enumerate(x):
     sel = [r for r in res['direction_rows'] if r['lr'] == lr_value]
     axes[0, 2].plot(
-      [r['eigenvalue'] for r in sel], [max(r['excess_loss'], 1e-9) for r in sel], 'o', ms=3,
-      color=f'C{n}', label=f'lr {lr_value:g}',
+      [r['eigenvalue'] for r in sel],
+      [max(r['excess_loss'], 1e-9) for r in sel],
+      'o',
+      ms=3,
+      color=f'C{n}',
+      label=f'lr {lr_value:g}',
     )
   axes[0, 2].set_xscale('log')
   axes[0, 2].set_yscale('log')
@@ -107,5 +115,3 @@ def all_figures(results: dict, out_dir: str) -> list[str]:
   if results.get('lr', {}).get('rows'):
     made.append(lr(results['lr'], p('lr_experiment.png')))
   return made
-
-

@@ -63,9 +63,7 @@ def profile(per_example, theta, v, ts, x, y, *, batch_size=1000, t_chunk=32) -> 
 def _minibatch_metrics(theta, v, grid, xr, yr, *, per_example):
   def one(batch):
     xb, yb = batch
-    return _grid_metrics_fn(
-      theta, v, grid, xb, yb, per_example=per_example, batch_size=xb.shape[0]
-    )
+    return _grid_metrics_fn(theta, v, grid, xb, yb, per_example=per_example, batch_size=xb.shape[0])
 
   return jax.lax.map(one, (xr, yr))
 

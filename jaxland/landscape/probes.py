@@ -126,7 +126,13 @@ def random_directions(problem: Problem, eig: eigen_lib.Eigen, c, grad, eigen_pro
       pred = fits.predicted_curvature(v, eig.top_values, eig.top_vectors, bulk)
       radius = _radius(c, exact)
       prof = lines.profile(
-        problem.per_example, problem.flat, v, _grid(c, radius), x, y, batch_size=c.batch_size,
+        problem.per_example,
+        problem.flat,
+        v,
+        _grid(c, radius),
+        x,
+        y,
+        batch_size=c.batch_size,
         t_chunk=c.t_chunk,
       )
       slope = float(grad @ v)
@@ -235,7 +241,7 @@ def dense(problem: Problem, eig: eigen_lib.Eigen, c) -> dict:
       scales=[radius * s for s in c.dense_scales],
       num_points=c.dense_points,
       batch_size=c.batch_size,
-      t_chunk=max(c.t_chunk, 64),
+      t_chunk=c.t_chunk,
     )
     for s, prof in zip(c.dense_scales, profs, strict=True):
       l0 = float(np.interp(0.0, prof['t'], prof['loss']))
@@ -396,7 +402,11 @@ def grad_noise(problem: Problem, eig: eigen_lib.Eigen, c, batch_size, lr, moment
     'corr_log_var_log_eigenvalue': _corr(np.log(var), np.log(np.abs(lam))),
     'mean_total_grad_sq_norm': float(out['sq_norm'].mean()),
   }
-  return {'rows': rows, 'arrays': {'proj': out['proj'], 'indices': np.asarray(idx)}, 'summary': summary}
+  return {
+    'rows': rows,
+    'arrays': {'proj': out['proj'], 'indices': np.asarray(idx)},
+    'summary': summary,
+  }
 
 
 def per_example_decomposition(problem: Problem, eig: eigen_lib.Eigen, c) -> dict:
@@ -433,5 +443,9 @@ def per_example_decomposition(problem: Problem, eig: eigen_lib.Eigen, c) -> dict
         'fisher': float(fisher[j]),
       }
     )
-  summary = {'num_examples': n, 'seconds': seconds, 'median_grad_norm': float(np.median(out['norm']))}
+  summary = {
+    'num_examples': n,
+    'seconds': seconds,
+    'median_grad_norm': float(np.median(out['norm'])),
+  }
   return {'rows': rows, 'arrays': {'abs_cos': np.abs(cos).astype(np.float32)}, 'summary': summary}

@@ -108,9 +108,13 @@ def mean_metrics(per_example, flat, x, y, batch_size: int = 1000) -> dict:
 def evaluate(problem: Problem, split: str, flat=None, batch_size: int = 1000) -> dict:
   """Loss and accuracy of `split` at `flat` (default the problem's params), as floats."""
   flat = problem.flat if flat is None else flat
+  key = ('metrics', batch_size)
+  if key not in problem.cache:
+    per_example = problem.per_example
+    problem.cache[key] = jax.jit(lambda f, x, y: mean_metrics(per_example, f, x, y, batch_size))
   x, y = problem.splits[split]
-  fn = jax.jit(lambda f: mean_metrics(problem.per_example, f, x, y, batch_size))
-  return {k: float(v) for k, v in fn(jnp.asarray(flat, jnp.float32)).items()}
+  out = problem.cache[key](jnp.asarray(flat, jnp.float32), x, y)
+  return {k: float(v) for k, v in out.items()}
 
 
 def normalised_splits(dataset, names=('train', 'val', 'test')) -> dict:
@@ -234,7 +238,6 @@ def load_trajectory_params(run_dir: str, step: int, template):
       raise ValueError(f'{path}: no parameter {key!r} of shape {np.shape(leaf)}')
     leaves.append(saved[key])
   return jax.tree.unflatten(treedef, leaves)
-
 
 
 def predict(problem: Problem, split: str, flat=None, batch_size: int = 1000) -> np.ndarray:

@@ -20,7 +20,16 @@ from jaxland.landscape import eigen as eigen_lib
 from jaxland.landscape import figures, probes
 from jaxland.landscape.problem import Problem, load_problem, resolve_run, trajectory_steps
 
-PROBES = ('lines', 'random', 'minibatch', 'dense', 'dynamics', 'trajectory', 'grad_noise', 'per_example')
+PROBES = (
+  'lines',
+  'random',
+  'minibatch',
+  'dense',
+  'dynamics',
+  'trajectory',
+  'grad_noise',
+  'per_example',
+)
 
 
 def validate(c) -> None:

@@ -48,6 +48,8 @@ EXPERIMENTS = {
     ('step_none', 'schedule=step,period=9,anchor=6,baseline'),
     ('cosine_rep', 'schedule=cosine,period=9,anchor=6,strength=10'),
     ('cosine_none', 'schedule=cosine,period=9,anchor=6,baseline'),
+    ('cosine01_rep', 'schedule=cosine,period=9,anchor=6,strength=10,lr=0.01'),
+    ('cosine01_none', 'schedule=cosine,period=9,anchor=6,baseline,lr=0.01'),
   ],
   'ensemble': [
     ('every_s1', 'anchors=every,period=9,strength=1'),

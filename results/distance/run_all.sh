@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Reruns everything in results/distance/: 54 short Fashion-MNIST MLP runs (experiments.py, about
+# Reruns everything in results/distance/: 63 short Fashion-MNIST MLP runs (experiments.py, about
 # 15 s each on the 2-core CPU; finished runs are skipped), the repulsion benchmark, then every
 # figure and table (analyse.py). Run from the repository root: bash results/distance/run_all.sh
 set -euo pipefail
 PY=.venv/bin/python
 OUT=results/distance
 nice -n 5 $PY $OUT/experiments.py
-nice -n 5 $PY bench/repulsion.py 2>/dev/null | grep -v '^\[jaxland\]' > $OUT/bench_repulsion.md
+{ echo "Command: \`nice -n 5 .venv/bin/python bench/repulsion.py\`"; echo; nice -n 5 $PY bench/repulsion.py 2>/dev/null | grep -v "^\[jaxland\]"; } > $OUT/bench_repulsion.md
 nice -n 5 $PY $OUT/analyse.py
