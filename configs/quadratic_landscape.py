@@ -21,8 +21,8 @@ Commands (launch/quadratic_landscape.sh runs all six; runs land in runs/quadrati
     --workdir=runs/quadratic_landscape/main      # writes runs/.../main/spectrum/<step>/
   (run=low1 / run=low2 alike). Add `jpeg75` for the offline CIFAR-10 JPEG copy
   ($JAXLAND_DATA_DIR, reported as cifar10_jpeg75), `smoke` for a CPU check (resnet8 on 512
-  images, 3 epochs of 8 steps; spectra at steps 0, 8, 16, 24 on 128 examples: a few minutes on
-  2 CPU cores).
+  images, 3 epochs of 8 steps; spectra at steps 0, 8, 16, 24 on 128 examples: about a minute
+  on 2 CPU cores).
 Expect (GPU): main about 90-91% test accuracy (cifar10); training about 1 h on one H100;
 spectra: one HVP over 45k examples costs about 3 gradient epochs, so ~1,000 HVPs per step.
 """

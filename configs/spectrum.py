@@ -7,7 +7,8 @@ Expect: <workdir>/spectrum/<step>/spectrum.npz (eigenvalues [20], eigenvectors [
         top_eigenvalues.png per step; across steps <workdir>/spectrum/top_eigenvalues.png,
         density.png, trace.png, summary.json; TensorBoard scalars spectrum/top_<i>, spectrum/trace.
         A printed line per step: "spectrum step 1000: top [..], trace .. +- .., T s".
-        For a trained Fashion-MNIST MLP: about 9 outliers (classes - 1) well above a bulk near 0.
+        For configs/fashion_mlp.py after 2 epochs on 5,000 examples (results/spectrum/): top
+        eigenvalue about 6, trace about 70, a few outliers above a bulk near 0; ~80 s on 2 CPUs.
 The run's model and data come from <run dir>/config.json: this file's data/model sections are
 not used. Steps come from checkpoints or trajectory/params_XXXXXXXX.npz files (params only: see
 jaxland/spectrum.py for BatchNorm statistics then). Options: config.spectrum in configs/default.py

@@ -24,7 +24,7 @@ task only; the models' float32 classifier heads still compute in float32).
 
 Output: <workdir>/<out>/<step>/spectrum.npz + summary.json + PNGs (jaxland.spectrum_report),
 TensorBoard / metrics.jsonl scalars spectrum/top_<i>, spectrum/trace, spectrum/time. The npz keys
-(documented in /work/notes/SPECTRUM_FORMAT.md and spectrum_report.write_step):
+(documented in /work/notes/SPECTRUM_FORMAT.md and jaxland.spectrum_report):
   eigenvalues [k] (descending), eigenvectors [k, n_params] (unit rows, raveled in
   jax.flatten_util.ravel_pytree order of the full params pytree; zeros outside a block),
   residuals [k], bottom_eigenvalues [b], density_grid [G], density [G], slq_nodes / slq_weights,
@@ -36,28 +36,23 @@ that many steps (and at step 0) on the same examples, logs spectrum/top_<i> and 
 and (callback_save) writes <run dir>/<out>/<step>/spectrum.npz and summary.json.
 """
 
+import contextlib
 import dataclasses
-import glob
-import json
 import os
-import re
 import time
 
-import flax
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
-from absl import logging
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from jaxland import checkpoints, curvature, models, spectrum_report
+from jaxland import checkpoints, curvature, spectrum_report
 from jaxland.data import pipeline, sources
+from jaxland.metrics import RunWriter
 from jaxland.train import loop
 
 OUT_DIR = 'spectrum'
-_TRAJECTORY_RE = re.compile(r'^params_(\d+)\.npz$')
 
 
 # ------------------------------------------------------------------------------------- options
@@ -164,6 +159,10 @@ def example_batches(dataset, opts: Options, run_batch_size: int, eval_batch_size
   batch_size = min(opts.batch_size or default, n)
   if opts.bn_mode == 'train':
     n -= n % batch_size
+  elif batch_size == n > 1 and jax.default_backend() == 'cpu':
+    # A one-batch lax.scan stays a while loop even with unroll=True (unroll = length = 1), and
+    # XLA:CPU runs convolutions inside loops 10-30x slower (jax-ml/jax#12868): use two batches.
+    batch_size = -(-n // 2)
   x = np.asarray(pipeline.normalize(images[:n], dataset.mean, dataset.std))
   x = x.astype(np.float64 if opts.float64 else np.float32)
   batches = curvature.stack_batches({'image': x, 'label': labels[:n].astype(np.int32)}, batch_size)
@@ -209,8 +208,14 @@ def compute(model, params, batch_stats, batches, opts: Options) -> dict:
   unroll, times, out = _unroll(opts, batches), {}, {}
   try:
     op = curvature.model_operator(
-      model, params, batch_stats, batches, kind=opts.kind, bn_mode=opts.bn_mode,
-      block=opts.block or None, unroll=unroll,
+      model,
+      params,
+      batch_stats,
+      batches,
+      kind=opts.kind,
+      bn_mode=opts.bn_mode,
+      block=opts.block or None,
+      unroll=unroll,
     )
   except ValueError as e:
     if opts.block and 'parameter groups' in str(e):
@@ -225,7 +230,12 @@ def compute(model, params, batch_stats, batches, opts: Options) -> dict:
   t = time.perf_counter()
   top_k, bottom_k = min(opts.top_k, op.dim), min(opts.bottom_k, op.dim)
   res = curvature.lanczos(
-    op.matvec, op.dim, opts.lanczos_steps, top_k=top_k, bottom_k=bottom_k, seed=opts.seed,
+    op.matvec,
+    op.dim,
+    opts.lanczos_steps,
+    top_k=top_k,
+    bottom_k=bottom_k,
+    seed=opts.seed,
     dtype=dtype,
   )
   vectors = np.asarray(res.top.vectors)
@@ -235,10 +245,16 @@ def compute(model, params, batch_stats, batches, opts: Options) -> dict:
     full[:, curvature.block_indices(params, opts.block)] = vectors
     vectors = full
   out.update(
-    eigenvalues=res.top.values, eigenvectors=vectors, residuals=res.top.residuals,
-    bottom_eigenvalues=res.bottom.values, bottom_residuals=res.bottom.residuals,
-    ritz_values=res.ritz_values, loss=float(loss), gradient_overlaps=vectors @ grad,
-    gradient_norm=float(np.linalg.norm(grad)), num_params=op.dim,
+    eigenvalues=res.top.values,
+    eigenvectors=vectors,
+    residuals=res.top.residuals,
+    bottom_eigenvalues=res.bottom.values,
+    bottom_residuals=res.bottom.residuals,
+    ritz_values=res.ritz_values,
+    loss=float(loss),
+    gradient_overlaps=vectors @ grad,
+    gradient_norm=float(np.linalg.norm(grad)),
+    num_params=op.dim,
   )
   out.update(_density(op, opts, dtype, times))
   out.update(_trace(op, opts, dtype, times))
@@ -248,17 +264,24 @@ def compute(model, params, batch_stats, batches, opts: Options) -> dict:
 def _density(op, opts: Options, dtype, times) -> dict:
   empty = np.zeros(0)
   if not opts.slq_probes:
-    return dict(density_grid=empty, density=empty, slq_nodes=empty, slq_weights=empty,
-                density_sigma=np.nan)
+    return dict(
+      density_grid=empty, density=empty, slq_nodes=empty, slq_weights=empty, density_sigma=np.nan
+    )
   t = time.perf_counter()
-  res = curvature.slq(op.matvec, op.dim, opts.slq_probes, opts.slq_steps, seed=opts.seed + 1,
-                      dtype=dtype)
+  res = curvature.slq(
+    op.matvec, op.dim, opts.slq_probes, opts.slq_steps, seed=opts.seed + 1, dtype=dtype
+  )
   sigma = opts.density_sigma or max(float(np.ptp(res.nodes)) / 200, 1e-12)
   grid = curvature.density_grid(res, sigma)
   density = curvature.spectral_density(res, grid, sigma)
   times['density'] = time.perf_counter() - t
-  return dict(density_grid=grid, density=density, slq_nodes=res.nodes, slq_weights=res.weights,
-              density_sigma=sigma)
+  return dict(
+    density_grid=grid,
+    density=density,
+    slq_nodes=res.nodes,
+    slq_weights=res.weights,
+    density_sigma=sigma,
+  )
 
 
 def _trace(op, opts: Options, dtype, times) -> dict:
@@ -273,7 +296,7 @@ def _trace(op, opts: Options, dtype, times) -> dict:
 def spectrum_at(model, params, batch_stats, batches, opts: Options, step: int, info: dict):
   """compute() plus everything write_step stores: (arrays, summary dict)."""
   t = time.perf_counter()
-  with jax.enable_x64(opts.float64):
+  with jax.enable_x64(True) if opts.float64 else contextlib.nullcontext():
     result = compute(model, params, batch_stats, batches, opts)
   result['times']['total'] = time.perf_counter() - t + info.pop('load_time', 0.0)
   paths, offsets, shapes = leaf_layout(params)
@@ -305,103 +328,22 @@ def scalars(result: dict, prefix: str = 'spectrum/') -> dict:
   return out
 
 
-# ------------------------------------------------------------------------------- loading a run
-
-
-def load_run_config(run_dir: str) -> ml_collections.ConfigDict:
-  """The training config saved in <run dir>/config.json."""
-  path = os.path.join(run_dir, 'config.json')
-  if not os.path.exists(path):
-    raise FileNotFoundError(f'{path} not found: config.checkpoint must name a training run dir')
-  with open(path) as f:
-    return ml_collections.ConfigDict(json.load(f))
-
-
-def build_model(run_config, num_classes: int):
-  """The run's model from its saved config.model."""
-  kwargs = run_config.model.to_dict()
-  kwargs.setdefault('num_classes', num_classes)
-  return models.get_model(**kwargs)
-
-
-def trajectory_steps(run_dir: str) -> dict[int, str]:
-  """{step: path} of the run's trajectory/params_XXXXXXXX.npz files."""
-  found = {}
-  for path in glob.glob(os.path.join(run_dir, 'trajectory', 'params_*.npz')):
-    match = _TRAJECTORY_RE.match(os.path.basename(path))
-    if match:
-      found[int(match.group(1))] = path
-  return found
-
-
-def checkpoint_steps(run_dir: str) -> list[int]:
-  return checkpoints.list_steps(run_dir) if checkpoints.exists(run_dir) else []
-
-
-def resolve_steps(run_dir: str, ref_step, steps) -> list[int]:
-  """The steps to analyse: opts.steps (-1 = latest checkpoint), else the ref's step or latest."""
-  ckpt, traj = checkpoint_steps(run_dir), trajectory_steps(run_dir)
-  if steps and ref_step is not None:
-    _bad('steps', steps, f'give the steps either here or in config.checkpoint (:{ref_step})')
-  wanted = list(steps) or [-1 if ref_step is None else ref_step]
-  if -1 in wanted:
-    if not ckpt:
-      raise FileNotFoundError(f'No checkpoints in {run_dir} (for the latest step)')
-    wanted = [ckpt[-1] if s == -1 else s for s in wanted]
-  missing = [s for s in wanted if s not in ckpt and s not in traj]
-  if missing:
-    raise ValueError(
-      f'config.spectrum.steps: step(s) {missing} of {run_dir} have no checkpoint (have '
-      f'{ckpt}) and no trajectory file (have {sorted(traj)})'
-    )
-  return sorted(set(wanted))
-
-
-def init_variables(model, input_shape):
-  """The model's initial variables (for BatchNorm's initial statistics and the params layout)."""
-  x = jnp.zeros((1, *input_shape), jnp.float32)
-  return jax.jit(model.init, static_argnames='train')(jax.random.key(0), x, train=False)
-
-
-def load_step(run_dir: str, step: int, init_stats, bn_mode: str):
-  """(params, batch_stats, info) of `step`: its checkpoint, else its trajectory file."""
-  if step in checkpoint_steps(run_dir):
-    params, stats, _ = checkpoints.load_params(f'{run_dir}:{step}')
-    return params, stats, {'source': 'checkpoint', 'batch_stats_source': f'checkpoint {step}'}
-  with np.load(trajectory_steps(run_dir)[step]) as f:
-    params = flax.traverse_util.unflatten_dict({k: f[k] for k in f.files}, sep='/')
-  info = {'source': 'trajectory'}
-  if not init_stats:
-    return params, {}, info | {'batch_stats_source': 'none (no BatchNorm)'}
-  if bn_mode == 'train' or step == 0:
-    why = 'init (unused: bn_mode=train)' if bn_mode == 'train' else 'init (exact at step 0)'
-    return params, init_stats, info | {'batch_stats_source': why}
-  ckpt = checkpoint_steps(run_dir)
-  if not ckpt:
-    raise ValueError(
-      f'config.spectrum.steps: step {step} is a trajectory file (params only) and {run_dir} has '
-      "no checkpoint to take BatchNorm statistics from; use bn_mode='train' or checkpoint steps"
-    )
-  nearest = min(ckpt, key=lambda s: (abs(s - step), s))
-  _, stats, _ = checkpoints.load_params(f'{run_dir}:{nearest}')
-  logging.warning('Step %d: BatchNorm statistics from the nearest checkpoint %d', step, nearest)
-  return params, stats, info | {'batch_stats_source': f'checkpoint {nearest} (nearest)'}
-
-
 # ----------------------------------------------------------------------------------------- task
 
 
 def run_task(config, workdir: str) -> dict:
   """Task `spectrum`: spectra of config.checkpoint's run at config.spectrum.steps."""
   opts = options(config)
-  ref = config.checkpoint or workdir
+  ref = config.get('checkpoint') or workdir
   run_dir, ref_step = checkpoints.parse_checkpoint_ref(ref)
-  run_config = load_run_config(run_dir)
-  steps = resolve_steps(run_dir, ref_step, opts.steps)
+  run_config = spectrum_report.load_run_config(run_dir)
+  steps = spectrum_report.resolve_steps(run_dir, ref_step, opts.steps)
   t = time.perf_counter()
   dataset = sources.load_dataset(run_config.data)
-  model = build_model(run_config, dataset.num_classes)
-  init_stats = init_variables(model, dataset.train[0].shape[1:]).get('batch_stats', {})
+  model = spectrum_report.build_model(run_config, dataset.num_classes)
+  init_stats = spectrum_report.init_variables(model, dataset.train[0].shape[1:]).get(
+    'batch_stats', {}
+  )
   mesh = pipeline.make_mesh()
   batches, n = example_batches(
     dataset, opts, run_config.data.batch_size, run_config.data.eval_batch_size, mesh
@@ -411,15 +353,17 @@ def run_task(config, workdir: str) -> dict:
   os.makedirs(root, exist_ok=True)
   with open(os.path.join(root, 'config.json'), 'w') as f:
     f.write(config.to_json_best_effort(indent=2, sort_keys=True))
-  from jaxland.metrics import RunWriter
-
   writer, per_step = RunWriter(workdir), {}
   try:
     for step in steps:
       t = time.perf_counter()
-      params, stats, info = load_step(run_dir, step, init_stats, opts.bn_mode)
-      info.update(run_dir=os.path.abspath(run_dir), dataset=dataset.name, num_examples=n,
-                  load_time=time.perf_counter() - t)
+      params, stats, info = spectrum_report.load_step(run_dir, step, init_stats, opts.bn_mode)
+      info.update(
+        run_dir=os.path.abspath(run_dir),
+        dataset=dataset.name,
+        num_examples=n,
+        load_time=time.perf_counter() - t,
+      )
       result, summary = spectrum_at(model, params, stats, batches, opts, step, info)
       summary['times_data'] = data_time
       per_step[step] = spectrum_report.write_step(root, result, summary, plots=opts.plots)
@@ -450,8 +394,12 @@ class SpectrumCallback(loop.Callback):
 
   def on_step(self, run) -> dict:
     state, step = run.state, run.step
-    info = {'source': 'train', 'batch_stats_source': 'live', 'num_examples': self.num_examples,
-            'dataset': run.dataset.name}
+    info = {
+      'source': 'train',
+      'batch_stats_source': 'live',
+      'num_examples': self.num_examples,
+      'dataset': run.dataset.name,
+    }
     result, summary = spectrum_at(
       run.model, state.params, state.batch_stats, self.batches, self.opts, step, info
     )

@@ -1,6 +1,9 @@
-"""Files of the spectrum task: one npz + summary.json + PNGs per step, and figures across steps.
+"""Files of the spectrum task: reading a run's steps; one npz + summary.json + PNGs per step.
 
-Layout under <workdir>/<out> (out = 'spectrum' for the default options; see jaxland.spectrum):
+Reading: a run's saved config, its checkpoint and trajectory steps, and the params and BatchNorm
+statistics of a step (see jaxland.spectrum for where statistics come from for trajectory files).
+Writing, layout under <workdir>/<out> (out = 'spectrum' for the default options; see
+jaxland.spectrum):
   <step>/spectrum.npz     eigenvalues [k] (descending), eigenvectors [k, n_params] (unit rows in
                           ravel_pytree order of the full params; zeros outside a block), residuals
                           [k], bottom_eigenvalues [b], bottom_residuals [b], ritz_values [m],
@@ -17,12 +20,19 @@ Layout under <workdir>/<out> (out = 'spectrum' for the default options; see jaxl
                           against step), density.png (densities overlaid) and trace.png
 """
 
+import glob
 import json
 import os
+import re
 
+import flax
+import jax
+import jax.numpy as jnp
+import ml_collections
 import numpy as np
+from absl import logging
 
-from jaxland import plots
+from jaxland import checkpoints, models, plots
 
 NPZ_NAME = 'spectrum.npz'
 NPZ_KEYS = (
@@ -50,6 +60,96 @@ NPZ_KEYS = (
   'param_offsets',
 )
 DENSITY_FLOOR = 1e-8  # Log-scale density plots clip below this.
+_TRAJECTORY_RE = re.compile(r'^params_(\d+)\.npz$')
+
+
+# ------------------------------------------------------------------------------- reading a run
+
+
+def load_run_config(run_dir: str) -> ml_collections.ConfigDict:
+  """The training config saved in <run dir>/config.json."""
+  path = os.path.join(run_dir, 'config.json')
+  if not os.path.exists(path):
+    raise FileNotFoundError(f'{path} not found: config.checkpoint must name a training run dir')
+  with open(path) as f:
+    return ml_collections.ConfigDict(json.load(f))
+
+
+def build_model(run_config, num_classes: int):
+  """The run's model from its saved config.model."""
+  kwargs = run_config.model.to_dict()
+  kwargs.setdefault('num_classes', num_classes)
+  return models.get_model(**kwargs)
+
+
+def trajectory_steps(run_dir: str) -> dict[int, str]:
+  """{step: path} of the run's trajectory/params_XXXXXXXX.npz files."""
+  found = {}
+  for path in glob.glob(os.path.join(run_dir, 'trajectory', 'params_*.npz')):
+    match = _TRAJECTORY_RE.match(os.path.basename(path))
+    if match:
+      found[int(match.group(1))] = path
+  return found
+
+
+def checkpoint_steps(run_dir: str) -> list[int]:
+  return checkpoints.list_steps(run_dir) if checkpoints.exists(run_dir) else []
+
+
+def resolve_steps(run_dir: str, ref_step, steps) -> list[int]:
+  """The steps to analyse: opts.steps (-1 = latest checkpoint), else the ref's step or latest."""
+  ckpt, traj = checkpoint_steps(run_dir), trajectory_steps(run_dir)
+  if steps and ref_step is not None:
+    raise ValueError(
+      f'config.spectrum.steps = {steps!r}: give the steps either there or in config.checkpoint '
+      f'(:{ref_step}), not both'
+    )
+  wanted = list(steps) or [-1 if ref_step is None else ref_step]
+  if -1 in wanted:
+    if not ckpt:
+      raise FileNotFoundError(f'No checkpoints in {run_dir} (for the latest step)')
+    wanted = [ckpt[-1] if s == -1 else s for s in wanted]
+  missing = [s for s in wanted if s not in ckpt and s not in traj]
+  if missing:
+    raise ValueError(
+      f'config.spectrum.steps: step(s) {missing} of {run_dir} have no checkpoint (have '
+      f'{ckpt}) and no trajectory file (have {sorted(traj)})'
+    )
+  return sorted(set(wanted))
+
+
+def init_variables(model, input_shape):
+  """The model's initial variables (for BatchNorm's initial statistics and the params layout)."""
+  x = jnp.zeros((1, *input_shape), jnp.float32)
+  return jax.jit(model.init, static_argnames='train')(jax.random.key(0), x, train=False)
+
+
+def load_step(run_dir: str, step: int, init_stats, bn_mode: str):
+  """(params, batch_stats, info) of `step`: its checkpoint, else its trajectory file."""
+  if step in checkpoint_steps(run_dir):
+    params, stats, _ = checkpoints.load_params(f'{run_dir}:{step}')
+    return params, stats, {'source': 'checkpoint', 'batch_stats_source': f'checkpoint {step}'}
+  with np.load(trajectory_steps(run_dir)[step]) as f:
+    params = flax.traverse_util.unflatten_dict({k: f[k] for k in f.files}, sep='/')
+  info = {'source': 'trajectory'}
+  if not init_stats:
+    return params, {}, info | {'batch_stats_source': 'none (no BatchNorm)'}
+  if bn_mode == 'train' or step == 0:
+    why = 'init (unused: bn_mode=train)' if bn_mode == 'train' else 'init (exact at step 0)'
+    return params, init_stats, info | {'batch_stats_source': why}
+  ckpt = checkpoint_steps(run_dir)
+  if not ckpt:
+    raise ValueError(
+      f'config.spectrum.steps: step {step} is a trajectory file (params only) and {run_dir} has '
+      "no checkpoint to take BatchNorm statistics from; use bn_mode='train' or checkpoint steps"
+    )
+  nearest = min(ckpt, key=lambda s: (abs(s - step), s))
+  _, stats, _ = checkpoints.load_params(f'{run_dir}:{nearest}')
+  logging.warning('Step %d: BatchNorm statistics from the nearest checkpoint %d', step, nearest)
+  return params, stats, info | {'batch_stats_source': f'checkpoint {nearest} (nearest)'}
+
+
+# ------------------------------------------------------------------------------------- writing
 
 
 def step_dir(root: str, step: int) -> str:
@@ -183,7 +283,15 @@ def plot_steps(root: str, steps, top: int = 20) -> dict:
   values = np.stack([d['eigenvalues'][:k] for d in data])
   colours = plots.colour_map(list(range(k)))
   for i in range(k):
-    ax.plot(x, values[:, i], 'o-', ms=3, lw=1, color=colours[plots.label(i)], label=f'{i}' if i < 5 else None)
+    ax.plot(
+      x,
+      values[:, i],
+      'o-',
+      ms=3,
+      lw=1,
+      color=colours[plots.label(i)],
+      label=f'{i}' if i < 5 else None,
+    )
   ax.set_xscale('symlog', linthresh=max(1.0, float(np.min(x[x > 0], initial=1.0))))
   ax.set_yscale('symlog' if np.any(values <= 0) else 'log')
   ax.set_xlabel('training step')
@@ -197,8 +305,13 @@ def plot_steps(root: str, steps, top: int = 20) -> dict:
   colours = plots.colour_map(list(steps))
   for s, d in zip(steps, data, strict=True):
     if np.size(d['density']):
-      ax.semilogy(d['density_grid'], np.maximum(d['density'], DENSITY_FLOOR), lw=1,
-                  color=colours[plots.label(s)], label=f'step {s}')
+      ax.semilogy(
+        d['density_grid'],
+        np.maximum(d['density'], DENSITY_FLOOR),
+        lw=1,
+        color=colours[plots.label(s)],
+        label=f'step {s}',
+      )
   ax.set_ylim(bottom=DENSITY_FLOOR)
   ax.set_xscale('symlog', linthresh=1.0)
   ax.set_xlabel('eigenvalue (symlog)')

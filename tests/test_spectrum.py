@@ -167,7 +167,12 @@ def test_task_files_shapes_and_several_steps(task):
       np.testing.assert_allclose(f['density'].sum() * width, 1.0, rtol=1e-3)
       assert int(f['step']) == step and int(f['num_examples']) == NUM_EXAMPLES
       assert np.isfinite(f['trace']) and f['trace_stderr'] > 0
-      assert list(f['param_paths']) == ['Dense_0/bias', 'Dense_0/kernel', 'Dense_1/bias', 'Dense_1/kernel']
+      assert list(f['param_paths']) == [
+        'Dense_0/bias',
+        'Dense_0/kernel',
+        'Dense_1/bias',
+        'Dense_1/kernel',
+      ]
       assert f['param_offsets'].tolist() == [0, 8, 520, 530, 610]
     with open(os.path.join(d, 'summary.json')) as f:
       summary = json.load(f)
@@ -225,7 +230,9 @@ def test_ggn_and_block_match_dense_oracles(trained, tmp_path):
 
 
 def test_float64_matches_dense_hessian_more_tightly(trained, tmp_path):
-  spectrum.run_task(_task_config(trained, float64=True, plots=False, slq_probes=0, trace_probes=0), str(tmp_path))
+  spectrum.run_task(
+    _task_config(trained, float64=True, plots=False, slq_probes=0, trace_probes=0), str(tmp_path)
+  )
   npz = spectrum.spectrum_report.load(str(tmp_path / 'spectrum'), 46)
   assert npz['eigenvectors'].dtype == np.float64 and not np.size(npz['density'])
   values, _ = _eigh(_dense(trained, 46)[0])
@@ -252,13 +259,15 @@ def test_trajectory_steps_take_batch_stats_from_init_or_the_nearest_checkpoint(t
   """Trajectory files hold params only: BatchNorm statistics at step 0 are the initial ones,
   elsewhere the nearest checkpoint's; a checkpoint step gives its own; train mode needs none."""
   model = models.get_model('mlp', hidden_sizes=(4,), batch_norm=True, num_classes=10)
-  variables = spectrum.init_variables(model, (8, 8, 1))
+  variables = spectrum.spectrum_report.init_variables(model, (8, 8, 1))
   params, init_stats = variables['params'], variables['batch_stats']
   run_dir = str(tmp_path)
   manager = checkpoints.make_manager(run_dir, keep=5)
   marked = {}
   for step in (10, 30):
-    marked[step] = jax.tree.map(lambda a, s=step: np.full(a.shape, float(s), np.float32), init_stats)
+    marked[step] = jax.tree.map(
+      lambda a, s=step: np.full(a.shape, float(s), np.float32), init_stats
+    )
     checkpoints.save(manager, step, {'params': params, 'batch_stats': marked[step]}, {})
   manager.wait_until_finished()
   manager.close()
@@ -269,19 +278,19 @@ def test_trajectory_steps_take_batch_stats_from_init_or_the_nearest_checkpoint(t
   def stats_value(stats):
     return float(np.asarray(stats['BatchNorm_0']['mean']).ravel()[0])
 
-  p, stats, info = spectrum.load_step(run_dir, 0, init_stats, 'eval')
+  p, stats, info = spectrum.spectrum_report.load_step(run_dir, 0, init_stats, 'eval')
   assert stats_value(stats) == 0.0 and info['source'] == 'trajectory'
   np.testing.assert_array_equal(p['Dense_0']['kernel'], shifted['Dense_0']['kernel'])
-  _, stats, info = spectrum.load_step(run_dir, 15, init_stats, 'eval')
+  _, stats, info = spectrum.spectrum_report.load_step(run_dir, 15, init_stats, 'eval')
   assert stats_value(stats) == 10.0 and info['batch_stats_source'] == 'checkpoint 10 (nearest)'
-  _, stats, info = spectrum.load_step(run_dir, 30, init_stats, 'eval')
+  _, stats, info = spectrum.spectrum_report.load_step(run_dir, 30, init_stats, 'eval')
   assert stats_value(stats) == 30.0 and info['source'] == 'checkpoint'
-  _, stats, info = spectrum.load_step(run_dir, 15, init_stats, 'train')
+  _, stats, info = spectrum.spectrum_report.load_step(run_dir, 15, init_stats, 'train')
   assert stats_value(stats) == 0.0 and 'unused' in info['batch_stats_source']
-  assert spectrum.resolve_steps(run_dir, None, (-1, 0, 15)) == [0, 15, 30]
+  assert spectrum.spectrum_report.resolve_steps(run_dir, None, (-1, 0, 15)) == [0, 15, 30]
   with pytest.raises(ValueError, match='no checkpoint'):
-    spectrum.resolve_steps(run_dir, None, (20,))
+    spectrum.spectrum_report.resolve_steps(run_dir, None, (20,))
   no_ckpt = str(tmp_path / 'traj_only')
   loop.save_trajectory(no_ckpt, 15, shifted)
   with pytest.raises(ValueError, match="bn_mode='train'"):
-    spectrum.load_step(no_ckpt, 15, init_stats, 'eval')
+    spectrum.spectrum_report.load_step(no_ckpt, 15, init_stats, 'eval')
