@@ -193,7 +193,7 @@ def get_config():
   config.landscape.line_max_radius = 5.0
   config.landscape.t_chunk = 32  # t values evaluated together (vmapped) per data batch.
   config.landscape.inner_window = 0.05  # Fitted curvature: quadratic fit on |t| <= this * radius.
-  config.landscape.quad_tol = 0.1  # Quadratic holds while |L - Q| <= tol * |Q - L0|.
+  config.landscape.quad_tol = 0.1  # Quadratic holds while |L - Q| <= tol * |lambda| t^2 / 2.
   config.landscape.num_random = 6  # Random directions of each kind: gaussian, filter, topk_mix.
   config.landscape.minibatch_sizes = (32, 128, 512)  # Line searches on minibatches of these sizes
   config.landscape.minibatch_repeats = 32  # ... drawn this many times ...

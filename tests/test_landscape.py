@@ -201,8 +201,8 @@ def test_mean_metrics_matches_numpy(tiny):
 
 def test_eigen_compute_matches_dense_hessian(tiny):
   x, y = tiny.splits['train']
-  hess = jax.hessian(
-    lambda f: jnp.mean(jax.vmap(lambda xi, yi: _example_loss(tiny, f, xi, yi))(x, y))
+  hess = jax.jit(
+    jax.hessian(lambda f: jnp.mean(jax.vmap(lambda xi, yi: _example_loss(tiny, f, xi, yi))(x, y)))
   )(tiny.flat)
   expected = np.sort(np.linalg.eigvalsh(np.asarray(hess, np.float64)))[::-1]
   eig = eigen_lib.compute(tiny, num_top=3, num_steps=24, batch_size=10, trace_probes=4)
@@ -334,9 +334,9 @@ def test_landscape_task_on_digits(tmp_path):
   config.train.max_steps = 12
   config.train.trajectory_every_steps = 4
   config.landscape.probes = ('lines', 'dynamics', 'trajectory')
-  config.landscape.num_top, config.landscape.lanczos_steps = 2, 6
-  config.landscape.num_random, config.landscape.num_spectra = 1, 2
-  config.landscape.per_example_examples = 50
+  c = config.landscape
+  c.num_top, c.lanczos_steps, c.num_bulk, c.num_bottom, c.trace_probes = 2, 6, 1, 0, 2
+  c.num_spectra = 2
   summary = task.run_task(config, str(tmp_path))
   out = tmp_path / 'landscape'
   assert summary['status'] == 'done'
@@ -346,3 +346,28 @@ def test_landscape_task_on_digits(tmp_path):
   with pytest.raises(ValueError, match='probes'):
     config.landscape.probes = ('nope',)
     task.run_task(config, str(tmp_path))
+
+
+def test_eigen_loads_its_own_files_and_spectrum_npz(tmp_path):
+  rng = np.random.default_rng(0)
+  vectors = np.linalg.qr(rng.standard_normal((20, 3)))[0].T.astype(np.float32)
+  own = eigen_lib.Eigen(np.array([3.0, 2.0, 1.0]), vectors, np.zeros(3), 2, 7.5, 0.1, 40)
+  back = eigen_lib.load(own.save(str(tmp_path / 'e.npz')))
+  np.testing.assert_array_equal(back.vectors, vectors)
+  assert (back.num_top, back.trace, back.step) == (2, 7.5, 40)
+  assert back.bulk_mean() == pytest.approx((7.5 - 5.0) / 18)
+  # The spectrum task's format (keys of /work/notes/SPECTRUM_FORMAT.md), here out of order.
+  np.savez(
+    tmp_path / 'spectrum.npz',
+    eigenvalues=np.array([1.0, 3.0, 2.0]),
+    eigenvectors=vectors,
+    residuals=np.array([0.1, 0.3, 0.2]),
+    trace=9.0,
+    trace_stderr=0.5,
+    step=np.int64(12),
+  )
+  spec = eigen_lib.load(str(tmp_path / 'spectrum.npz'))
+  np.testing.assert_array_equal(spec.values, [3.0, 2.0, 1.0])
+  np.testing.assert_array_equal(spec.vectors[0], vectors[1])
+  np.testing.assert_array_equal(spec.residuals, [0.3, 0.2, 0.1])
+  assert (spec.num_top, spec.trace, spec.step) == (3, 9.0, 12)

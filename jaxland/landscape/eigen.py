@@ -66,7 +66,9 @@ class Eigen:
 
 
 def load(path: str) -> Eigen:
-  """An Eigen saved by Eigen.save, or a spectrum npz with 'eigenvalues' / 'eigenvectors' keys."""
+  """An Eigen saved by Eigen.save, or a spectrum.npz of the `spectrum` task (keys eigenvalues,
+  eigenvectors [k, P], residuals, trace, trace_stderr, step; /work/notes/SPECTRUM_FORMAT.md):
+  then every pair is a top pair and there are no bulk Ritz vectors."""
   with np.load(path) as f:
     keys = set(f.files)
     if 'values' in keys:
@@ -88,8 +90,17 @@ def load(path: str) -> Eigen:
     if vectors.shape[0] != values.shape[0]:
       vectors = vectors.T  # Columns -> rows.
     order = np.argsort(-values)
-    trace = float(f['trace']) if 'trace' in keys else float('nan')
-    return Eigen(values[order], vectors[order], np.zeros(len(values)), len(values), trace)
+    residuals = np.asarray(f['residuals'], np.float64) if 'residuals' in keys else 0 * values
+    scalar = lambda k, default: float(f[k]) if k in keys else default
+    return Eigen(
+      values=values[order],
+      vectors=vectors[order],
+      residuals=residuals[order],
+      num_top=len(values),
+      trace=scalar('trace', float('nan')),
+      trace_stderr=scalar('trace_stderr', float('nan')),
+      step=int(scalar('step', 0)),
+    )
 
 
 def stacked_train(problem: Problem, batch_size: int, num_examples: int = 0) -> dict:

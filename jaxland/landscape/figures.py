@@ -56,12 +56,16 @@ def curvature(lines_res, random_res, path) -> str:
   ax.legend(fontsize=7)
   ax = axes[0, 1]
   pos = [r for r in rows if r['eigenvalue'] > 0]
-  ax.scatter([r['eigenvalue'] for r in pos], [r['quad_range'] for r in pos], s=14, c='C0')
-  ax.scatter([r['eigenvalue'] for r in pos], [r['radius'] for r in pos], s=8, c='0.7', marker='x')
+  floor = min(r['radius'] for r in pos) * 1e-3  # Drawn for a range of 0 (fails at once).
+  lam = [r['eigenvalue'] for r in pos]
+  ax.scatter(lam, [max(r['quad_range'], floor) for r in pos], s=14, c='C0', label='Taylor (λ)')
+  ax.scatter(lam, [max(r['quad_range_fit'], floor) for r in pos], s=14, c='C2', label='fitted')
+  ax.scatter(lam, [r['radius'] for r in pos], s=8, c='0.7', marker='x', label='grid radius')
   ax.set_xscale('log')
   ax.set_yscale('log')
   ax.set_xlabel('λ')
-  ax.set_ylabel('|t| where the quadratic holds (x: grid radius)')
+  ax.set_ylabel('|t| where the quadratic holds')
+  ax.legend(fontsize=6)
   ax = axes[0, 2]
   if random_res is not None:
     for kind, colour in (('gaussian', 'C0'), ('filter', 'C2'), ('topk_mix', 'C4')):

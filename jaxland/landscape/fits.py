@@ -50,12 +50,14 @@ def quadratic(ts, l0, slope, curvature) -> np.ndarray:
 
 def quadratic_range(ts, losses, l0, slope, curvature, tol: float = 0.1) -> float:
   """Largest |t| of the grid such that every point with |t'| <= |t| has
-  |L(t') - Q(t')| <= tol * |Q(t') - L0| (Q the given quadratic); 0 if the nearest points fail."""
+  |L(t') - Q(t')| <= tol * |c| t'^2 / 2 (Q = L0 + s t + c t^2 / 2): the error stays a small
+  fraction of the curvature term (the slope term is exact by construction); 0 if the nearest
+  points fail."""
   t, y = np.asarray(ts, np.float64), np.asarray(losses, np.float64)
   q = quadratic(t, l0, slope, curvature)
   nonzero = np.abs(t) > 0
   t, y, q = t[nonzero], y[nonzero], q[nonzero]
-  ok = np.abs(y - q) <= tol * np.abs(q - l0) + 1e-12
+  ok = np.abs(y - q) <= tol * 0.5 * abs(curvature) * t**2 + 1e-12
   radius = 0.0
   for r in np.unique(np.abs(t)):
     if not np.all(ok[np.abs(t) <= r * (1 + 1e-12)]):

@@ -28,6 +28,11 @@ def _fit_row(c, prof, radius, slope, curvature):
   whole = fits.fit_quadratic(prof['t'], prof['loss'])
   l0 = float(np.interp(0.0, prof['t'], prof['loss']))
   qrange = fits.quadratic_range(prof['t'], prof['loss'], l0, slope, curvature, c.quad_tol)
+  # The same with the fitted local quadratic: separates "autodiff's Hessian misses curvature"
+  # (ReLU kinks) from "the function stops being quadratic".
+  qfit = fits.quadratic_range(
+    prof['t'], prof['loss'], inner['l0'], inner['slope'], inner['curvature'], c.quad_tol
+  )
   return {
     'radius': radius,
     'fit_curvature': inner['curvature'],
@@ -36,6 +41,8 @@ def _fit_row(c, prof, radius, slope, curvature):
     'fit_minimum': inner['minimum'],
     'quad_range': qrange,
     'quad_range_rel': qrange / radius,
+    'quad_range_fit': qfit,
+    'quad_range_fit_rel': qfit / radius,
     'loss_min': float(np.min(prof['loss'])),
     't_at_min': float(prof['t'][np.argmin(prof['loss'])]),
   }
@@ -84,6 +91,10 @@ def line_searches(problem: Problem, eig: eigen_lib.Eigen, c) -> dict:
     'top_eigenvalue': float(eig.values[0]),
     'median_rel_error_fit_vs_lanczos_top': float(np.median(rel_err)) if rel_err else None,
     'median_quad_range_rel_top': float(np.median([r['quad_range_rel'] for r in top])),
+    'median_quad_range_fit_rel_top': float(np.median([r['quad_range_fit_rel'] for r in top])),
+    'median_fit_over_lanczos_top': float(
+      np.median([r['fit_curvature'] / r['eigenvalue'] for r in top if r['eigenvalue'] > 0])
+    ),
     'best_form_counts': _best_forms(rows),
     'grad_norm': float(np.linalg.norm(grad)),
   }

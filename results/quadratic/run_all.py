@@ -54,7 +54,7 @@ def copy_outputs(workdir, name):
     dst = os.path.join(HERE, name, sub)
     os.makedirs(dst, exist_ok=True)
     for f in os.listdir(src):
-      if f.endswith(COPY_EXT) and f != 'config.json':
+      if f.endswith(COPY_EXT) and f not in ('config.json', 'status.json'):
         shutil.copy2(os.path.join(src, f), os.path.join(dst, f))
   summary = os.path.join(workdir, 'train', 'summary.json')
   if os.path.exists(summary):
