@@ -28,7 +28,7 @@ def time_calls(fn, n: int) -> float:
 def interleaved(variants: dict, n: int, rounds: int = 5) -> dict:
   """Median seconds per call of each variant, timed in alternating rounds to share the noise."""
   times = {name: [] for name in variants}
-  for name, fn in variants.items():  # warm-up and compile
+  for fn in variants.values():  # warm-up and compile
     time_calls(fn, 1)
   for _ in range(rounds):
     for name, fn in variants.items():
@@ -44,4 +44,5 @@ def machine() -> str:
       cpu = next(line.split(':', 1)[1].strip() for line in f if line.startswith('model name'))
   except (OSError, StopIteration):
     pass
-  return f'{jax.devices()[0].platform} x{jax.device_count()} ({cpu}, {os.cpu_count()} cores), jax {jax.__version__}'
+  platform = f'{jax.devices()[0].platform} x{jax.device_count()}'
+  return f'{platform} ({cpu}, {os.cpu_count()} cores), jax {jax.__version__}'

@@ -32,11 +32,17 @@ def main():
   images, labels = run.device_data['train']
   idx = pipeline.epoch_batches(0, 0, len(run.dataset.train[1]), args.batch)
   fed = loop.make_train_step(run)
-  x, y = jax.jit(functools.partial(pipeline.train_batch, augment_cfg=config.data.augment.to_dict(),
-                                   mean=run.dataset.mean, std=run.dataset.std))(
-    images, labels, idx[0], jax.random.PRNGKey(0))
-  ready = jax.jit(functools.partial(steps.update_on_batch, model=run.model, tx=run.tx),
-                  donate_argnums=(0,))
+  x, y = jax.jit(
+    functools.partial(
+      pipeline.train_batch,
+      augment_cfg=config.data.augment.to_dict(),
+      mean=run.dataset.mean,
+      std=run.dataset.std,
+    )
+  )(images, labels, idx[0], jax.random.PRNGKey(0))
+  ready = jax.jit(
+    functools.partial(steps.update_on_batch, model=run.model, tx=run.tx), donate_argnums=(0,)
+  )
   key = jax.random.PRNGKey(1)
   states = {'pipeline': run.state, 'on_device': jax.tree.map(lambda a: a.copy(), run.state)}
 
@@ -53,7 +59,9 @@ def main():
   print(f'# {args.model}, batch {args.batch}, 32x32x3 synthetic, crop+flip+normalize in the step')
   for name, sec in t.items():
     print(f'{name:>10}: {args.batch / sec:9.1f} images/s')
-  print(f'ratio pipeline/on_device step time: {t["pipeline"] / t["on_device"]:.3f} (target <= 1.03)')
+  print(
+    f'ratio pipeline/on_device step time: {t["pipeline"] / t["on_device"]:.3f} (target <= 1.03)'
+  )
 
 
 if __name__ == '__main__':

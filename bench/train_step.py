@@ -74,7 +74,11 @@ def main():
         env = dict(os.environ, XLA_FLAGS=f'{os.environ.get("XLA_FLAGS", "")} {flags}'.strip())
         out = subprocess.run(
           [sys.executable, __file__, '--child', model, dtype, '--steps', str(args.steps)],
-          env=env, capture_output=True, text=True, check=False)
+          env=env,
+          capture_output=True,
+          text=True,
+          check=False,
+        )
         lines = [ln for ln in out.stdout.splitlines() if ln.startswith('{')]
         rates[model, name].append(json.loads(lines[-1])['images_per_s'] if lines else float('nan'))
         if not lines:
