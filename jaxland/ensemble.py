@@ -18,7 +18,6 @@ summary.json.
 """
 
 import csv
-import json
 import os
 
 import jax
@@ -237,18 +236,7 @@ def load_members(run_dir: str, include_final: bool = True) -> list[dict]:
 
 def _check_same_run(config, run_dir: str) -> None:
   """The config given must describe the run's data and model (it rebuilds them to predict)."""
-  path = os.path.join(run_dir, 'config.json')
-  if not os.path.exists(path):
-    raise FileNotFoundError(f'{path} not found: --workdir must be a training run directory')
-  with open(path) as f:
-    saved = json.load(f)
-  mine = workdir_lib.config_dict(config)
-  for section in ('data', 'model'):
-    if saved.get(section) != mine.get(section):
-      raise ValueError(
-        f'config.{section} differs from the run in {run_dir}; pass the config the run was '
-        'trained with (plus --config.task=ensemble)'
-      )
+  workdir_lib.check_same_run(config, run_dir, hint=' (plus --config.task=ensemble)')
 
 
 def run_task(config, workdir: str) -> dict:

@@ -89,3 +89,23 @@ def read_status(workdir: str) -> dict:
 def write_json(workdir: str, name: str, data: dict) -> None:
   with open(os.path.join(workdir, name), 'w') as f:
     json.dump(data, f, indent=2, sort_keys=True, default=float)
+
+
+def check_same_run(config, run_dir: str, hint: str = '') -> None:
+  """Raises unless `run_dir` is a training run made with config's data and model sections.
+
+  Tools that rebuild a run's model and data to read its checkpoints (ensembles, landscapes) call
+  this so that they never evaluate weights on the wrong model or data.
+  """
+  path = os.path.join(run_dir, 'config.json')
+  if not os.path.exists(path):
+    raise FileNotFoundError(f'{path} not found: {run_dir} must be a training run directory')
+  with open(path) as f:
+    saved = json.load(f)
+  mine = config_dict(config)
+  for section in ('data', 'model'):
+    if saved.get(section) != mine.get(section):
+      raise ValueError(
+        f'config.{section} differs from the run in {run_dir}; pass the config the run was '
+        f'trained with{hint}'
+      )

@@ -164,17 +164,7 @@ def load_problem(config, ref: str) -> Problem:
 
 def check_same_run(config, run_dir: str) -> None:
   """Raises ValueError unless run_dir was trained with config's data and model sections."""
-  path = os.path.join(run_dir, 'config.json')
-  if not os.path.exists(path):
-    raise FileNotFoundError(f'{path} not found: the run dir must be a training run directory')
-  with open(path) as f:
-    saved = json.load(f)
-  mine = workdir_lib.config_dict(config)
-  for section in ('data', 'model'):
-    if saved.get(section) != mine.get(section):
-      raise ValueError(
-        f'config.{section} differs from the run in {run_dir}; pass the config it was trained with'
-      )
+  workdir_lib.check_same_run(config, run_dir)
 
 
 def training_config(config):
