@@ -93,12 +93,7 @@ def apply_distance_args(config, args) -> None:
 def get_config(arg=None):
   args = common.parse_arg(arg, **DEFAULTS)
   config = default.get_config()
-  config.data.name = 'cifar10'
-  if args.jpeg75:
-    common.use_cifar10_jpeg75(config)
-  config.data.batch_size = 128
-  config.data.augment.crop = True
-  config.data.augment.flip = True
+  common.cifar10_data(config, args.jpeg75, batch_size=128)
   config.model = ml_collections.ConfigDict(
     {'name': args.net, 'bn_momentum': 0.9, 'dtype': 'float32'}
   )

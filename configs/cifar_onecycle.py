@@ -32,13 +32,7 @@ def get_config(arg=None):
     batch=512,
   )
   config = default.get_config()
-  config.data.name = 'cifar10'
-  if args.jpeg75:
-    common.use_cifar10_jpeg75(config)
-  config.data.val_size = 5000
-  config.data.batch_size = args.batch
-  config.data.augment.crop = True
-  config.data.augment.flip = True
+  common.cifar10_data(config, args.jpeg75, batch_size=args.batch, val_size=5000)
   config.model = resnet(args.depth, args.bn)
   config.optim.learning_rate = args.max_lr
   config.optim.momentum = 0.9  # Replaced by the cycled momentum.

@@ -26,6 +26,17 @@ def parse_arg(arg, **defaults):
   return args
 
 
+def cifar10_data(config, jpeg75: bool, batch_size: int, val_size: int = 0) -> None:
+  """CIFAR-10 (TFDS, or the offline JPEG copy when `jpeg75`) with pad-4 crop and flip."""
+  config.data.name = 'cifar10'
+  if jpeg75:
+    use_cifar10_jpeg75(config)
+  config.data.val_size = val_size
+  config.data.batch_size = batch_size
+  config.data.augment.crop = True
+  config.data.augment.flip = True
+
+
 def use_cifar10_jpeg75(config) -> None:
   """Points the data at the lossy JPEG copy of CIFAR-10 under $JAXLAND_DATA_DIR/cifar10/."""
   root = os.environ.get('JAXLAND_DATA_DIR', '')

@@ -43,13 +43,7 @@ def get_config(arg=None):
   config.seed = 0
   config.init_seed = 0  # Same initial weights in every run ...
   config.data_seed = 0  # ... and the same batches and augmentation.
-  config.data.name = 'cifar10'
-  if args.jpeg75:
-    common.use_cifar10_jpeg75(config)
-  config.data.val_size = 5000
-  config.data.batch_size = 128
-  config.data.augment.crop = True
-  config.data.augment.flip = True
+  common.cifar10_data(config, args.jpeg75, batch_size=128, val_size=5000)
   config.model = ml_collections.ConfigDict(
     {'name': 'resnet20', 'width': 10, 'bn_momentum': 0.9, 'dtype': 'float32'}
   )
