@@ -13,6 +13,7 @@ from jaxland import anchors, metrics
 from jaxland import config as config_lib
 from jaxland.optim import get_anchors
 from jaxland.train import loop
+from tests.helpers import flat
 
 SPE = (1500 - 200) // 64  # digits: train minus the validation slice, batch 64 -> 20 steps/epoch
 
@@ -34,10 +35,6 @@ def digits_config(num_epochs=3, **repulsion):
   for k, v in repulsion.items():
     config.repulsion[k] = v
   return config
-
-
-def flat(tree):
-  return np.concatenate([np.ravel(x) for x in jax.tree.leaves(jax.device_get(tree))])
 
 
 class Capture(loop.Callback):

@@ -14,6 +14,7 @@ from configs import default
 from jaxland import lr_range, lr_suggest, metrics
 from jaxland.optim import build
 from jaxland.train import loop
+from tests.helpers import flat
 
 
 def digits_config(**lr_range_keys):
@@ -33,10 +34,6 @@ def digits_config(**lr_range_keys):
   for k, v in lr_range_keys.items():
     config.lr_range[k] = v
   return config
-
-
-def flat(tree):
-  return np.concatenate([np.ravel(x) for x in jax.tree.leaves(jax.device_get(tree))])
 
 
 # --- The core on least squares --------------------------------------------------------------------

@@ -14,6 +14,7 @@ from jaxland import checkpoints, metrics
 from jaxland import config as config_lib
 from jaxland.data import pipeline
 from jaxland.train import loop
+from tests.helpers import flat
 
 
 def digits_config(**train):
@@ -30,10 +31,6 @@ def digits_config(**train):
   for k, v in train.items():
     config.train[k] = v
   return config
-
-
-def flat(tree):
-  return np.concatenate([np.ravel(x) for x in jax.tree.leaves(jax.device_get(tree))])
 
 
 class StopAt(loop.Callback):
