@@ -22,6 +22,7 @@ resolve 1% (ResNet-20 steps on a shared 2-core CPU vary by +-10%).
 
 import argparse
 import os
+import re
 import statistics
 import sys
 import time
@@ -185,20 +186,49 @@ def report(model: str, times: dict) -> list[str]:
   return lines
 
 
+LAUNCH_FREE = ('parameter', 'constant', 'tuple', 'get-tuple-element', 'bitcast')
+
+
+def launched_ops(model: str) -> list[str]:
+  """Markdown rows: the instructions of the compiled optimizer update's entry computation per
+  variant (fusions, copies, ... ; on a GPU about one kernel each), the cost that does not scale
+  with the data when steps are launch-bound."""
+  lines = [f'## {model}: instructions in the compiled optimizer update', '']
+  lines += ['| variant | instructions | by kind |', '|---|---|---|']
+  for name, spec in VARIANTS.items():
+    run, state = _run_with_anchors(model, *spec)
+    grads = jax.tree.map(jnp.ones_like, state.params)
+
+    def update(params, opt_state, grads, run=run):
+      updates, opt_state = run.tx.update(grads, opt_state, params)
+      return optax.apply_updates(params, updates), opt_state
+
+    compiled = jax.jit(update, donate_argnums=(0, 1)).lower(state.params, state.opt_state, grads)
+    text = compiled.compile().as_text()
+    entry = text[text.index('ENTRY') :]
+    ops = re.findall(r'= (?:\([^)]*\)|\S+) ([a-z\-]+)\(', entry[: entry.index('\n}')])
+    ops = [o for o in ops if o not in LAUNCH_FREE]
+    kinds = ', '.join(f'{k} {ops.count(k)}' for k in sorted(set(ops)))
+    lines.append(f'| {name} | {len(ops)} | {kinds} |')
+  return lines
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--models', default='resnet20,mlp')
   parser.add_argument(
     '--parts',
     default='step,update',
-    help='step: whole train steps; update: '
-    'the optimizer update alone (precise where steps are noisy)',
+    help='step: whole train steps; update: the optimizer update alone (precise where steps are '
+    'noisy); kernels: instructions in the compiled update (launch-bound GPUs)',
   )
   parser.add_argument('--rounds', type=int, default=0, help='rounds (0: per model and part)')
   parser.add_argument('--steps', type=int, default=0, help='calls per round (0: per model)')
   args = parser.parse_args()
   parts = args.parts.split(',')
   for model in args.models.split(','):
+    if 'kernels' in parts:
+      print('\n'.join(launched_ops(model)) + '\n', flush=True)
     step_time = None
     if 'step' in parts:
       rounds = args.rounds or {'resnet20': 5}.get(model, 15)

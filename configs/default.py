@@ -155,6 +155,8 @@ def get_config():
   config.spectrum.bn_mode = 'eval'  # eval (running stats) | train (per-batch stats).
   config.spectrum.block = ''  # Parameter-group prefix ('Dense_0') for a block spectrum ('' = all).
   config.spectrum.float64 = False  # Params, data and Lanczos in float64 (jax x64 in the task).
+  config.spectrum.precision = 'highest'  # Matmul precision of the products: highest | high |
+  # default (on GPUs 'default' is TF32, ~1e-3 relative error; CPUs are exact either way).
   config.spectrum.top_k = 20  # Top eigenpairs kept (eigenvectors saved) ...
   config.spectrum.bottom_k = 5  # ... and the most negative eigenvalues (values only).
   config.spectrum.lanczos_steps = 80  # Krylov dimension (one curvature-vector product each).

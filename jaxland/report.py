@@ -7,7 +7,8 @@ table.csv, table.md (sorted by best test accuracy, then the best row per group),
 seed 003 draws: learning curves coloured by a hyperparameter, heat maps of the best test accuracy
 over two keys (the best over all other keys in each cell), and best accuracy against a
 regularisation strength. Defaults come from the sweep config's `report` section. Several
-directories make one table with a `sweep` column (usable as a heat map axis: model x LR).
+directories make one table with a `sweep` column (usable as a heat map axis: model x LR). When
+`seed` is a swept key, over_seeds.csv and a table of mean and std over seeds come first.
 """
 
 import csv
@@ -107,6 +108,43 @@ def best_per_group(rows: list[dict], keys) -> list[dict]:
   return sorted(best, key=lambda r: [order[k].index(r.get(k)) for k in keys])
 
 
+def over_seeds(rows: list[dict], keys, seed_key: str = 'seed') -> list[dict]:
+  """Rows that differ only in `seed_key` merged into one: n, mean and sample std (ddof 1) of the
+  best test accuracy and mean final train loss, best mean first. Runs without a result count
+  only in n_runs."""
+  others = [k for k in keys if k != seed_key]
+  groups = {}
+  for row in rows:
+    group_key = (row.get('sweep'), *(plots.label(row.get(k)) for k in others))
+    groups.setdefault(group_key, []).append(row)
+  merged = []
+  for members in groups.values():
+    accs = [r['best_test_accuracy'] for r in members if r['best_test_accuracy'] is not None]
+    losses = [r['final_train_loss'] for r in members if _finite(r['final_train_loss'])]
+    mean = sum(accs) / len(accs) if accs else None
+    std = math.sqrt(sum((a - mean) ** 2 for a in accs) / (len(accs) - 1)) if len(accs) > 1 else None
+    merged.append(
+      {
+        **{k: members[0].get(k) for k in ('sweep', *others)},
+        'n_runs': len(members),
+        'n_seeds': len(accs),
+        'mean_best_test_accuracy': mean,
+        'std_best_test_accuracy': std,
+        'mean_final_train_loss': sum(losses) / len(losses) if losses else None,
+      }
+    )
+  return sorted(merged, key=lambda r: -(r['mean_best_test_accuracy'] or -1.0))
+
+
+SEED_COLUMNS = (
+  'n_runs',
+  'n_seeds',
+  'mean_best_test_accuracy',
+  'std_best_test_accuracy',
+  'mean_final_train_loss',
+)
+
+
 def short_names(keys) -> dict:
   """{key: column name}: the last dotted component ('learning_rate'), the full key on a clash."""
   short = {k: k.removeprefix(sweep_lib.TAG).rsplit('.', 1)[-1] for k in keys}
@@ -124,7 +162,7 @@ def cell(row: dict, column: str) -> str:
   value = row.get(column)
   if value is None:
     return '-'
-  if isinstance(value, float) and column in RESULT_COLUMNS:
+  if isinstance(value, float) and (column in RESULT_COLUMNS or column in SEED_COLUMNS):
     return f'{value:.4f}'
   return plots.label(value)
 
@@ -302,15 +340,24 @@ def report(sweep_dirs, out: str, heatmaps=None, group_by=None, colour_by=None, s
   if strength:
     name = f'best_vs_{_slug(strength, names)}.png'
     figures.append(plot_strength(rows, strength, path(name), title, names))
+  seeds = None
+  if 'seed' in keys:
+    seed_columns = (
+      (['sweep'] if len(records) > 1 else [])
+      + [k for k in keys if k != 'seed']
+      + list(SEED_COLUMNS)
+    )
+    seeds = (over_seeds(rows, keys), seed_columns)
+    write_csv(seeds[0], seed_columns, os.path.join(out, 'over_seeds.csv'), names)
   text = _markdown(
-    records, sweep_dirs, rows, (ordered, best, columns), group_by, figures, out, names
+    records, sweep_dirs, rows, (ordered, best, columns), group_by, figures, out, names, seeds
   )
   with open(path('table.md'), 'w') as f:
     f.write(text)
   return ordered
 
 
-def _markdown(records, dirs, rows, tables, group_by, figures, out, names) -> str:
+def _markdown(records, dirs, rows, tables, group_by, figures, out, names, seeds=None) -> str:
   ordered, best, columns = tables
   statuses = {}
   for r in rows:
@@ -323,6 +370,10 @@ def _markdown(records, dirs, rows, tables, group_by, figures, out, names) -> str
     f'- status: {", ".join(f"{k} {v}" for k, v in sorted(statuses.items()))}; best test '
     'accuracy is the best epoch (seed 003 kept its best model); wall_s sums epoch times.',
     '',
+  ]
+  if seeds:
+    parts += ['## Mean and std over seeds', '', markdown_table(*seeds, names), '']
+  parts += [
     '## Best per ' + (', '.join(column_name(k, names) for k in group_by) or 'sweep'),
     '',
     markdown_table(best, columns, names),

@@ -20,7 +20,8 @@ BatchNorm spectra choose steps at checkpoints (epoch ends, with train.keep_check
 Options (config.spectrum): kind 'hessian' | 'ggn' (Gauss-Newton, PSD); bn_mode 'eval' | 'train';
 block: a parameter-group prefix ('Dense_0', 'Conv_1/kernel'): the spectrum of that diagonal block
 of the curvature; float64: params, data, Lanczos basis and sums in float64 (jax x64 inside the
-task only; the models' float32 classifier heads still compute in float32).
+task only; the models' float32 classifier heads still compute in float32); precision: the
+products' matmul precision, 'highest' by default (GPUs otherwise use TF32; see curvature/hvp.py).
 
 Output: <workdir>/<out>/<step>/spectrum.npz + summary.json + PNGs (jaxland.spectrum_report),
 TensorBoard / metrics.jsonl scalars spectrum/top_<i>, spectrum/trace, spectrum/time. The npz keys
@@ -69,6 +70,7 @@ class Options:
   bn_mode: str
   block: str
   float64: bool
+  precision: str
   top_k: int
   bottom_k: int
   lanczos_steps: int
@@ -102,6 +104,8 @@ def options(config) -> Options:
     _bad('kind', s.kind, f'choose from {curvature.KINDS}')
   if s.bn_mode not in curvature.BN_MODES:
     _bad('bn_mode', s.bn_mode, f'choose from {curvature.BN_MODES}')
+  if s.precision not in curvature.PRECISIONS:
+    _bad('precision', s.precision, f'choose from {curvature.PRECISIONS}')
   steps = tuple(s.steps) if isinstance(s.steps, (list, tuple)) else (s.steps,)
   if any(isinstance(x, bool) or not isinstance(x, int) or x < -1 for x in steps):
     _bad('steps', s.steps, 'a tuple of training steps (ints >= 0; -1 = the latest checkpoint)')
@@ -121,6 +125,7 @@ def options(config) -> Options:
     bn_mode=s.bn_mode,
     block=str(s.block),
     float64=bool(s.float64),
+    precision=str(s.precision),
     density_sigma=float(s.density_sigma),
     trace_probes=trace_probes,
     out_dir=str(s.out_dir),
@@ -216,6 +221,7 @@ def compute(model, params, batch_stats, batches, opts: Options) -> dict:
       bn_mode=opts.bn_mode,
       block=opts.block or None,
       unroll=unroll,
+      precision=opts.precision,
     )
   except ValueError as e:
     if opts.block and 'parameter groups' in str(e):

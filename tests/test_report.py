@@ -140,3 +140,30 @@ def test_short_names_keep_clashing_keys_apart():
 def test_unknown_report_key_fails(tmp_path):
   with pytest.raises(ValueError, match="report key 'model.width' is not swept"):
     report.report([fabricate(tmp_path / 's')], str(tmp_path / 'o'), heatmaps=[('model.width', 'x')])
+
+
+def test_over_seeds_mean_and_sample_std_by_hand():
+  row = lambda lr, seed, acc, loss: {
+    'sweep': 's',
+    'optim.learning_rate': lr,
+    'seed': seed,
+    'best_test_accuracy': acc,
+    'final_train_loss': loss,
+  }
+  rows = [
+    row(0.1, 0, 0.5, 1.0),
+    row(0.1, 1, 0.6, 2.0),
+    row(0.1, 2, 0.7, 3.0),
+    row(0.2, 0, 0.8, 0.5),
+    row(0.2, 1, None, math.nan),  # Diverged before its first evaluation.
+  ]
+  merged = report.over_seeds(rows, ['optim.learning_rate', 'seed'])
+  assert [m['optim.learning_rate'] for m in merged] == [0.2, 0.1]  # Best mean first.
+  high, low = merged
+  assert (high['n_runs'], high['n_seeds'], high['std_best_test_accuracy']) == (2, 1, None)
+  assert high['mean_best_test_accuracy'] == 0.8 and high['mean_final_train_loss'] == 0.5
+  assert (low['n_runs'], low['n_seeds']) == (3, 3)
+  assert low['mean_best_test_accuracy'] == pytest.approx(0.6)
+  assert low['std_best_test_accuracy'] == pytest.approx(0.1)  # sqrt((0.01 + 0 + 0.01) / 2)
+  assert low['mean_final_train_loss'] == pytest.approx(2.0)
+  assert 'seed' not in low

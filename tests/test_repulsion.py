@@ -128,6 +128,23 @@ def test_zero_strength_is_identity(strength):
   chex.assert_trees_all_equal(out, incoming)
 
 
+def test_unconditional_push_is_exact_when_off_and_equal_when_on():
+  """Off CPU the transform skips its lax.cond (a GPU conditional costs more than the force): the
+  always-computed force must leave updates bit-identical while off and match the CPU path on."""
+  module = importlib.import_module('jaxland.optim.repulsion')
+  incoming = _tree()
+  for strength, anchors, clear in ((5.0, (), False), (0.0, ANCHORS, False), (5.0, ANCHORS, True)):
+    state = _state_with(repulsion(strength, WIDTH, capacity=3), PARAMS, anchors)
+    state = clear_anchors(state) if clear else state  # Inactive slots that still hold values.
+    out = jax.jit(module._push, static_argnums=(2, 3))(PARAMS, state, WIDTH, 'sum', incoming)
+    chex.assert_trees_all_equal(out, incoming)
+  for mode in module.MODES:
+    tx = repulsion(2.0, WIDTH, capacity=3, mode=mode)
+    state = _state_with(tx, PARAMS, ANCHORS[:2])
+    pushed = jax.jit(module._push, static_argnums=(2, 3))(PARAMS, state, WIDTH, mode, incoming)
+    chex.assert_trees_all_close(pushed, tx.update(incoming, state, PARAMS)[0], rtol=1e-6)
+
+
 def test_update_needs_params():
   tx = repulsion(1.0, WIDTH, capacity=2)
   with pytest.raises(ValueError, match='params'):

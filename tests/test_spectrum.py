@@ -248,6 +248,7 @@ def test_float64_matches_dense_hessian_more_tightly(trained, tmp_path):
     ('top_k', 100, 'config.spectrum.top_k'),
     ('steps', (5,), 'config.spectrum.steps'),
     ('block', 'Conv_9', 'config.spectrum.block'),
+    ('precision', 'tf32', 'config.spectrum.precision'),
   ],
 )
 def test_bad_options_raise_value_errors_naming_the_key(trained, tmp_path, key, value, match):

@@ -10,6 +10,11 @@ and density estimators see a plain matrix. An `Operator` carries its matvec as a
 `jax.tree_util.Partial`: the params and batches are pytree leaves of it, so passing the matvec into
 a jitted solver makes them arguments (not baked-in constants), and a new checkpoint of the same
 model reuses the compiled solver.
+
+Products are traced under `jax.default_matmul_precision(precision)`, 'highest' by default: on GPUs
+XLA otherwise runs float32 matmuls and convolutions in TF32 (10-bit mantissa), and a Hessian
+spectrum meant as a reference should not carry ~1e-3 relative errors from its products. CPUs
+compute float32 in full either way; 'default' buys speed on GPUs where that accuracy is enough.
 """
 
 import dataclasses
@@ -30,6 +35,7 @@ from jax.tree_util import Partial
 BN_MODES = ('eval', 'train')
 LOSSES = {'xent': optax.softmax_cross_entropy_with_integer_labels}
 KINDS = ('hessian', 'ggn')
+PRECISIONS = ('highest', 'high', 'default')
 
 
 # ----------------------------------------------------------------------------------- pure losses
@@ -209,6 +215,7 @@ class _Product:
   kind: str
   leaf_ids: tuple | None = None
   unroll: int | bool = 1
+  precision: str = 'highest'
 
   def __call__(self, fn, params, batches, v):
     x, merge = _split(params, self.leaf_ids)
@@ -216,7 +223,9 @@ class _Product:
     v_tree = unravel(v.astype(flat_x.dtype))
     f = lambda y, batch: fn(merge(y), batch)
     scan = _hvp_scan if self.kind == 'hessian' else _ggn_scan
-    return ravel_pytree(scan(f, x, batches, v_tree, self.unroll))[0].astype(v.dtype)
+    with jax.default_matmul_precision(self.precision):
+      product = scan(f, x, batches, v_tree, self.unroll)
+    return ravel_pytree(product)[0].astype(v.dtype)
 
 
 def _split(params, leaf_ids):
@@ -269,9 +278,11 @@ def _replicated_on_mesh_of(batches, *trees):
   return trees
 
 
-def _operator(kind, fn, params, batches, block, unroll):
+def _operator(kind, fn, params, batches, block, unroll, precision):
   if kind not in KINDS:
     raise ValueError(f'kind={kind!r}; choose from {KINDS}')
+  if precision not in PRECISIONS:
+    raise ValueError(f'precision={precision!r}; choose from {PRECISIONS}')
   if not isinstance(fn, Partial):
     fn = Partial(fn)
   fn, params = _replicated_on_mesh_of(batches, fn, params)
@@ -287,11 +298,11 @@ def _operator(kind, fn, params, batches, block, unroll):
       leaves[i] = leaf
     return jax.tree.unflatten(treedef, leaves)
 
-  matvec = Partial(_Product(kind, leaf_ids, unroll), fn, params, batches)
+  matvec = Partial(_Product(kind, leaf_ids, unroll, precision), fn, params, batches)
   return Operator(matvec=matvec, dim=int(flat_x.size), to_tree=to_tree)
 
 
-def hessian_operator(loss_fn, params, batches, *, block=None, unroll=1):
+def hessian_operator(loss_fn, params, batches, *, block=None, unroll=1, precision='highest'):
   """Hessian of the dataset loss as an Operator, by forward-over-reverse (jvp of grad).
 
   loss_fn(params, batch) -> (sum of per-example losses, example count), e.g. from make_loss_fn;
@@ -300,19 +311,20 @@ def hessian_operator(loss_fn, params, batches, *, block=None, unroll=1):
   unroll: passed to the lax.scan over batches. On CPU, XLA runs convolution gradients inside a
   loop 10-30x slower (jax-ml/jax#12868): there use unroll=True for conv models (compile time then
   grows with the number of batches) together with lanczos' host loop (its CPU default).
+  precision: matmul precision of the products (PRECISIONS; module docstring).
   """
-  return _operator('hessian', loss_fn, params, batches, block, unroll)
+  return _operator('hessian', loss_fn, params, batches, block, unroll, precision)
 
 
-def ggn_operator(logits_fn, params, batches, *, block=None, unroll=1):
+def ggn_operator(logits_fn, params, batches, *, block=None, unroll=1, precision='highest'):
   """Generalised Gauss-Newton J^T H_out J of the softmax cross-entropy dataset loss.
 
   logits_fn(params, batch) -> (logits [B, K], weights [B]), e.g. from make_logits_fn; the loss
   Hessian in logit space, diag(p) - p p^T, is applied in closed form between the linearised
   network (J v) and its transpose (J^T u).
-  block, unroll: as in hessian_operator.
+  block, unroll, precision: as in hessian_operator.
   """
-  return _operator('ggn', logits_fn, params, batches, block, unroll)
+  return _operator('ggn', logits_fn, params, batches, block, unroll, precision)
 
 
 def model_operator(
@@ -326,12 +338,14 @@ def model_operator(
   loss='xent',
   block=None,
   unroll=1,
+  precision='highest',
   mask_key='mask',
   **keys,
 ):
   """Curvature Operator of a Flax model on stacked batches: the one call a spectrum task needs.
 
-  kind: 'hessian' | 'ggn' (GGN needs loss='xent'). block, unroll: see hessian_operator.
+  kind: 'hessian' | 'ggn' (GGN needs loss='xent'). block, unroll, precision: see
+  hessian_operator.
   keys: image_key / label_key overrides.
   bn_mode='train' refuses padded batches, whose padding would enter the batch statistics.
   """
@@ -345,9 +359,9 @@ def model_operator(
   if kind == 'ggn':
     keys.pop('label_key', None)
     fn = make_logits_fn(model, batch_stats, bn_mode, mask_key=mask_key, **keys)
-    return ggn_operator(fn, params, batches, block=block, unroll=unroll)
+    return ggn_operator(fn, params, batches, block=block, unroll=unroll, precision=precision)
   fn = make_loss_fn(model, batch_stats, bn_mode, loss, mask_key=mask_key, **keys)
-  return hessian_operator(fn, params, batches, block=block, unroll=unroll)
+  return hessian_operator(fn, params, batches, block=block, unroll=unroll, precision=precision)
 
 
 @dataclasses.dataclass(frozen=True)

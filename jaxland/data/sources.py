@@ -23,8 +23,6 @@ import time
 import numpy as np
 from absl import logging
 
-from jaxland.data import offline
-
 TFDS_DATASETS = ('mnist', 'fashion_mnist', 'cifar10', 'cifar100')
 DATASETS = (*TFDS_DATASETS, 'image_folder', 'digits', 'synthetic')
 DIGITS_NUM_TRAIN = 1500  # digits: the first 1500 of sklearn's 1797 are train, the last 297 test.
@@ -290,6 +288,8 @@ def _tfds(name, data_config, data_dir) -> _Raw:
 def _prepare_tfds(name, version, data_config, data_dir) -> _Raw:
   import tensorflow_datasets as tfds
 
+  from jaxland.data import offline  # needs TFDS: imported only where a TFDS path is taken
+
   builder = tfds.builder(name, data_dir=data_dir)
   label = f'TFDS {name!r} {version}'
   if builder.is_prepared():
@@ -314,6 +314,8 @@ def _prepare_tfds(name, version, data_config, data_dir) -> _Raw:
 
 
 def _missing_message(name, searched, data_dir, why):
+  from jaxland.data import offline  # needs TFDS: imported only where a TFDS path is taken
+
   files = ', '.join(offline.MANUAL_FILES[name])
   return (
     f'cannot load {name!r}: no prepared TFDS data under {data_dir}, the original files ({files}) '
@@ -323,6 +325,8 @@ def _missing_message(name, searched, data_dir, why):
 
 
 def _image_folder(data_config, data_dir) -> _Raw:
+  from jaxland.data import offline  # needs TFDS: imported only where a TFDS path is taken
+
   folder = os.path.expanduser(data_config.folder)
   if not folder:
     raise ValueError("config.data.folder must be set when config.data.name='image_folder'")
@@ -339,6 +343,8 @@ def _image_folder(data_config, data_dir) -> _Raw:
 
 def _decode_folder(folder, name, data_dir) -> _Raw:
   import tensorflow_datasets as tfds
+
+  from jaxland.data import offline  # needs TFDS: imported only where a TFDS path is taken
 
   tf = _tf_without_gpus()
   unpacked = offline.unpack_once(folder, data_dir) if offline.is_archive(folder) else folder

@@ -10,7 +10,10 @@ anchors c (s = strength, σ = width):
   l2      P = −s Σ_c d_c                        unbounded quadratic push, for comparison
 so ∇θ P = Σ_c w_c (θ − θc) with w_c = −s k_c / σ² (sum), −s K / σ² (merged, K = exp(−Σ d_c/2σ²))
 or −2 s (l2). With no active anchor, or s = 0 ("virtual" anchors: kept to log the drift), the
-transform returns the updates untouched.
+transform returns the updates untouched: a static s = 0 skips it at trace time; a traced s = 0
+(virtual anchors keep the strength injectable, so the force can be switched on later) or an empty
+buffer skips it by a lax.cond on CPU, and on other platforms, where a conditional cost more than
+the force itself (a GPU run of bench/repulsion.py), adds a force whose weights are exactly 0.
 
 Anchors live in the state in a fixed-capacity buffer (each selected leaf gets a leading axis of
 size `capacity`, excluded leaves hold `optax.MaskedNode()`), with an `active` mask and a `count`,
@@ -21,6 +24,7 @@ Place it after coupled L2 and before momentum (jaxland.optim.build does), so its
 treated exactly like the loss gradient, as in the thesis' PyTorch code.
 """
 
+import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -76,12 +80,17 @@ def _pairs(params, anchors):
 
 
 def _sq_distances(params, anchors, capacity):
-  """d(θ, θc) for every slot: float32 [capacity]."""
-  d = jnp.zeros([capacity], jnp.float32)
-  for p, a in _pairs(params, anchors):
-    diff = (p[None] - a).astype(jnp.float32)
-    d = d + jnp.einsum('k...,k...->k', diff, diff)  # One fused pass per leaf over all slots.
-  return d
+  """d(θ, θc) for every slot: float32 [capacity].
+
+  The raveled differences of all leaves are concatenated inside one reduction, so XLA emits a
+  single fused pass over params and anchors (one kernel on a GPU instead of one per leaf).
+  """
+  diffs = [
+    (p[None] - a).astype(jnp.float32).reshape(capacity, -1) for p, a in _pairs(params, anchors)
+  ]
+  if not diffs:
+    return jnp.zeros([capacity], jnp.float32)
+  return jnp.sum(jnp.square(jnp.concatenate(diffs, axis=1)), axis=1)
 
 
 def _weights(d, active, strength, width, mode):
@@ -100,17 +109,34 @@ def _weights(d, active, strength, width, mode):
 def _penalty_grad(params, anchors, w):
   """Σ_c w_c (θ − θc) leaf by leaf; zeros for leaves outside the mask.
 
-  Written as (Σ_c w_c) θ − Σ_c w_c θc so XLA reads each anchor once and never materialises the
-  [capacity, *shape] differences (about 2x faster on CPU than tensordot(w, θ − θc)).
+  Written as (Σ_c w_c) θ − Σ_c w_c θc, the anchor sum unrolled over the (static, small) slots: a
+  purely elementwise expression that XLA fuses with the optimizer's own update, reading each
+  anchor once and never materialising the [capacity, *shape] differences.
   """
+
+  total = jnp.sum(w)
 
   def leaf(a, p):
     if _is_masked(a):
       return jnp.zeros_like(p)
-    w_p = w.astype(p.dtype)
-    return jnp.sum(w_p) * p - jnp.tensordot(w_p, a, axes=1)
+    pull = sum(w[k].astype(p.dtype) * a[k] for k in range(a.shape[0]))
+    return total.astype(p.dtype) * p - pull
 
   return jax.tree.map(leaf, anchors, params, is_leaf=_is_masked)
+
+
+def _push(params, state, width, mode, updates):
+  """updates + ∇θ P; exactly the updates when no slot is active or the strength is 0."""
+  d = _sq_distances(params, state.anchors, state.active.shape[0])
+  w, _ = _weights(d, state.active, state.strength, width, mode)
+  grad = _penalty_grad(params, state.anchors, w)
+  return jax.tree.map(lambda g, r: g + r.astype(g.dtype), updates, grad)
+
+
+def _push_when_on(push, state, updates):
+  """push(updates) behind a lax.cond that skips it when no slot is active or the strength is 0."""
+  on = jnp.any(state.active) & (state.strength != 0)
+  return jax.lax.cond(on, push, lambda u: u, updates)
 
 
 def repulsion(
@@ -160,14 +186,11 @@ def repulsion(
     if isinstance(strength, (int, float)) and strength == 0:
       return updates, state
 
-    def push(u):
-      d = _sq_distances(params, state.anchors, capacity)
-      w, _ = _weights(d, state.active, state.strength, width, mode)
-      grad = _penalty_grad(params, state.anchors, w)
-      return jax.tree.map(lambda g, r: g + r.astype(g.dtype), u, grad)
-
-    on = jnp.any(state.active) & (state.strength != 0)
-    return jax.lax.cond(on, push, lambda u: u, updates), state
+    push = functools.partial(_push, params, state, width, mode)
+    # CPU: a cond is cheap and spares the anchor reads while off. Elsewhere always push: the
+    # weights are exactly 0 while off, and a GPU conditional costs more than the force.
+    cpu = functools.partial(_push_when_on, push, state)
+    return jax.lax.platform_dependent(updates, cpu=cpu, default=push), state
 
   return optax.GradientTransformation(init_fn, update_fn)
 
