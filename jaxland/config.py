@@ -94,14 +94,17 @@ def validate_repulsion(config) -> None:
   _positive(config, 'repulsion.strength', strict=False)
   _positive(config, 'repulsion.width')
   _positive(config, 'repulsion.capacity')
-  _positive(config, 'repulsion.anchor_every', strict=False)
-  epochs = tuple(config.repulsion.anchor_epochs)
-  if any(e < 1 or e > config.train.num_epochs for e in epochs):
-    _fail(
-      'repulsion.anchor_epochs',
-      epochs,
-      f'epochs must lie in 1..train.num_epochs ({config.train.num_epochs})',
-    )
+  for key in ('repulsion.anchor_every', 'repulsion.snapshot_every'):
+    value = _get(config, key)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+      _fail(key, value, 'must be an int >= 0 (0 = off)')
+  for key in ('repulsion.anchor_epochs', 'repulsion.snapshot_epochs'):
+    epochs = tuple(_get(config, key))
+    if any(not isinstance(e, int) or not 1 <= e <= config.train.num_epochs for e in epochs):
+      _fail(key, epochs, f'epochs must be ints in 1..train.num_epochs ({config.train.num_epochs})')
+  r = config.repulsion
+  if r.start_from_anchor and not r.anchor_from:
+    _fail('repulsion.start_from_anchor', True, 'needs repulsion.anchor_from (a run dir[:step])')
 
 
 def validate_train(config) -> None:

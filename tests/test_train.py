@@ -192,6 +192,10 @@ BAD_CONFIGS = [
   ('data.batch_size', 0, 'data.batch_size'),
   ('train.num_epochs', 0, 'train.num_epochs'),
   ('repulsion.mode', 'product', 'merged'),
+  ('repulsion.anchor_every', -2, 'repulsion.anchor_every'),
+  ('repulsion.snapshot_epochs', (0,), 'repulsion.snapshot_epochs'),
+  ('repulsion.snapshot_every', -1, 'repulsion.snapshot_every'),
+  ('repulsion.start_from_anchor', True, 'repulsion.anchor_from'),
   ('train.best_metric', 'val/f1', 'val/accuracy'),
 ]
 
