@@ -1,13 +1,17 @@
 """A run directory's small files: the saved config, the status file and the summary.
 
 Each run directory holds `config.json` (what ran), `status.json` (running -> done / diverged /
-failed / interrupted, written in a `finally`) and `summary.json` (the headline numbers).
+failed / interrupted, written in a `finally`) and `summary.json` (the headline numbers). A rerun in
+the same workdir resumes only with the same config; keys the saved config lacks (options added to
+jaxland after it was written) are accepted at their current values, with a warning.
 """
 
 import json
 import os
 import shutil
 import time
+
+from absl import logging
 
 IGNORED_KEYS = ('resume', 'overwrite')
 RUN_FILES = (
@@ -36,14 +40,17 @@ def prepare(workdir: str, config) -> None:
   if os.path.exists(path):
     with open(path) as f:
       old = json.load(f)
-    if old != new:
-      if not config.overwrite:
-        diff = sorted(_diff_keys(old, new))
-        raise ValueError(
-          f'Workdir {workdir} holds a run with a different config (keys {diff[:8]}); '
-          'use another --workdir or pass --config.overwrite=True to start it afresh.'
-        )
+    added = sorted(_added_keys(old, new))
+    if old != _without(new, added) and not config.overwrite:
+      diff = sorted(_diff_keys(old, new))
+      raise ValueError(
+        f'Workdir {workdir} holds a run with a different config (keys {diff[:8]}); '
+        'use another --workdir or pass --config.overwrite=True to start it afresh.'
+      )
+    if old != _without(new, added):
       clear(workdir)
+    elif added:  # Saved by an older jaxland: options added since then, at their current values.
+      logging.warning('Resuming a run saved before these config keys existed: %s', added)
   elif config.overwrite:
     clear(workdir)
   with open(path, 'w') as f:
@@ -56,6 +63,27 @@ def clear(workdir: str) -> None:
     full = os.path.join(workdir, name)
     if name in RUN_FILES or name.startswith('events.out.tfevents'):
       shutil.rmtree(full) if os.path.isdir(full) else os.remove(full)
+
+
+def _added_keys(old, new, prefix=''):
+  """Dotted keys of `new` that `old` lacks (whole sections count as one key)."""
+  for k, v in new.items():
+    if k not in old:
+      yield f'{prefix}{k}'
+    elif isinstance(v, dict) and isinstance(old[k], dict):
+      yield from _added_keys(old[k], v, f'{prefix}{k}.')
+
+
+def _without(d, dotted_keys):
+  """A copy of nested dict `d` less the dotted keys."""
+  out = json.loads(json.dumps(d))
+  for key in dotted_keys:
+    *parents, leaf = key.split('.')
+    node = out
+    for p in parents:
+      node = node[p]
+    node.pop(leaf)
+  return out
 
 
 def _diff_keys(a, b, prefix=''):
@@ -104,7 +132,8 @@ def check_same_run(config, run_dir: str, hint: str = '') -> None:
     saved = json.load(f)
   mine = config_dict(config)
   for section in ('data', 'model'):
-    if saved.get(section) != mine.get(section):
+    theirs, ours = saved.get(section) or {}, mine.get(section) or {}
+    if theirs != _without(ours, _added_keys(theirs, ours)):  # Keys added since: as in prepare.
       raise ValueError(
         f'config.{section} differs from the run in {run_dir}; pass the config the run was '
         f'trained with{hint}'

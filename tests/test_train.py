@@ -161,6 +161,27 @@ def test_workdir_with_other_config_is_refused(tmp_path):
   assert loop.train_and_evaluate(other, str(tmp_path))['status'] == 'done'
 
 
+def test_workdir_accepts_keys_added_since_the_run_was_saved(tmp_path):
+  """An old run's config.json lacks options added later: resuming takes them at their values."""
+  import ml_collections
+
+  from jaxland import workdir
+
+  def config(**extra):
+    c = ml_collections.ConfigDict({'overwrite': False, 'optim': {'lr': 0.1, **extra}})
+    return c
+
+  workdir.prepare(str(tmp_path), config())
+  (tmp_path / 'metrics.jsonl').write_text('{}\n')
+  workdir.prepare(str(tmp_path), config(new_option=3, new_section={'a': 1}))
+  assert (tmp_path / 'metrics.jsonl').exists()  # Resumed, not cleared.
+  assert json.load(open(tmp_path / 'config.json'))['optim']['new_option'] == 3
+  with pytest.raises(ValueError, match='different config.*optim.new_option'):
+    workdir.prepare(str(tmp_path), config(new_option=4, new_section={'a': 1}))
+  with pytest.raises(ValueError, match='different config.*optim.new_section'):
+    workdir.prepare(str(tmp_path), config(new_option=3))  # A key that went away.
+
+
 def test_eight_devices_equal_one_device():
   """Same global batch over an 8-device mesh and a 1-device mesh: same losses and params."""
   assert jax.device_count() == 8
