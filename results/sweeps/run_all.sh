@@ -48,6 +48,6 @@ LR_MAP=--heatmap=sweep,optim.learning_rate
 combined fashion_mlp_vs_cnn "fashion_mlp_grid fashion_cnn_grid" "${LR_MAP}"
 combined fashion_mlp_bn_vs_nobn "fashion_mlp_batchnorm fashion_mlp_nobn" "${LR_MAP}"
 combined fashion_cnn_bn_vs_nobn "fashion_cnn_batchnorm fashion_cnn_nobn" "${LR_MAP}"
-combined cifar10_jpeg75_mlp_vs_cnn "cifar10_jpeg75_mlp_grid cifar10_jpeg75_cnn_grid"
-combined cifar10_jpeg75_mlp_vs_cnn_seeds "cifar10_jpeg75_mlp_seeds cifar10_jpeg75_cnn_seeds"
+combined cifar10_jpeg75_mlp_vs_cnn "cifar10_jpeg75_mlp_grid cifar10_jpeg75_cnn_grid" --colour_by=sweep
+combined cifar10_jpeg75_mlp_vs_cnn_seeds "cifar10_jpeg75_mlp_seeds cifar10_jpeg75_cnn_seeds" --colour_by=sweep
 echo "=== finished: $(date +%T)"
