@@ -145,6 +145,16 @@ def test_unconditional_push_is_exact_when_off_and_equal_when_on():
     chex.assert_trees_all_close(pushed, tx.update(incoming, state, PARAMS)[0], rtol=1e-6)
 
 
+def test_both_distance_forms_equal_numpy():
+  """The CPU form (a sum of squares per leaf) and the GPU form (one concatenated reduction)."""
+  module = importlib.import_module('jaxland.optim.repulsion')
+  state = _state_with(repulsion(1.0, WIDTH, capacity=3), PARAMS, ANCHORS)
+  pairs = module._pairs(PARAMS, state.anchors)
+  expected = [_distance(PARAMS, a) ** 2 for a in ANCHORS]
+  for form in (module._per_leaf, module._concatenated):
+    np.testing.assert_allclose(np.asarray(jax.jit(form)(pairs)), expected, rtol=1e-5)
+
+
 def test_update_needs_params():
   tx = repulsion(1.0, WIDTH, capacity=2)
   with pytest.raises(ValueError, match='params'):

@@ -82,15 +82,29 @@ def _pairs(params, anchors):
 def _sq_distances(params, anchors, capacity):
   """d(θ, θc) for every slot: float32 [capacity].
 
-  The raveled differences of all leaves are concatenated inside one reduction, so XLA emits a
-  single fused pass over params and anchors (one kernel on a GPU instead of one per leaf).
+  Each is one pass over params and anchors that never materialises θ − θc. XLA:CPU fuses a sum of
+  squares per leaf (concatenating first made it write the differences: 2-3x slower for the MLP);
+  on a GPU all leaves' differences are concatenated into one reduction, one kernel instead of one
+  per leaf (kernel launches dominate small models' steps there: bench/repulsion.py).
   """
-  diffs = [
-    (p[None] - a).astype(jnp.float32).reshape(capacity, -1) for p, a in _pairs(params, anchors)
-  ]
-  if not diffs:
+  pairs = _pairs(params, anchors)
+  if not pairs:
     return jnp.zeros([capacity], jnp.float32)
-  return jnp.sum(jnp.square(jnp.concatenate(diffs, axis=1)), axis=1)
+  return jax.lax.platform_dependent(pairs, cpu=_per_leaf, default=_concatenated)
+
+
+def _diff(p, a):
+  return (p[None] - a).astype(jnp.float32)
+
+
+def _per_leaf(pairs):
+  return sum(jnp.sum(jnp.square(_diff(p, a)), axis=tuple(range(1, a.ndim))) for p, a in pairs)
+
+
+def _concatenated(pairs):
+  capacity = pairs[0][1].shape[0]
+  flat = jnp.concatenate([_diff(p, a).reshape(capacity, -1) for p, a in pairs], axis=1)
+  return jnp.sum(jnp.square(flat), axis=1)
 
 
 def _weights(d, active, strength, width, mode):
