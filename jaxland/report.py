@@ -17,7 +17,7 @@ import math
 import os
 import sys
 
-from jaxland import plots
+from jaxland import plots, sweep_run
 from jaxland import sweep as sweep_lib
 from jaxland import workdir as workdir_lib
 from jaxland.metrics import read_jsonl
@@ -73,7 +73,7 @@ def _finite(v) -> bool:
 
 def collect(sweep_dir: str) -> tuple[list[dict], list[str], dict]:
   """(rows, hyperparameter keys, sweep record) of one sweep directory."""
-  record = sweep_lib.read_sweep(sweep_dir)
+  record = sweep_run.read_sweep(sweep_dir)
   rows, keys = [], []
   for point in record['points']:
     params = {**point['overrides'], **point['tags']}

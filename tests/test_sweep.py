@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from configs import default
-from jaxland import sweep
+from jaxland import sweep, sweep_run
 from jaxland.train import loop
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -130,10 +130,10 @@ def test_apply_converts_lists_and_keeps_base():
 
 
 def test_slot_env_shares_cores_and_gpus():
-  env, cpus = sweep.slot_env(1, 2, cpus=[0, 1, 2, 3])
+  env, cpus = sweep_run.slot_env(1, 2, cpus=[0, 1, 2, 3])
   assert cpus == [2, 3] and env['JAX_PLATFORMS'] == 'cpu'
-  assert sweep.slot_env(2, 3, cpus=[0, 1])[1] == [0]  # More workers than cores: wrap around.
-  env, _ = sweep.slot_env(3, 4, gpus=['0', '1'])
+  assert sweep_run.slot_env(2, 3, cpus=[0, 1])[1] == [0]  # More workers than cores: wrap around.
+  env, _ = sweep_run.slot_env(3, 4, gpus=['0', '1'])
   assert env['CUDA_VISIBLE_DEVICES'] == '1' and env['XLA_PYTHON_CLIENT_PREALLOCATE'] == 'false'
 
 
@@ -165,7 +165,7 @@ def test_runs_skip_done_and_resume_interrupted(tmp_path, capsys):
   summary = loop.train_and_evaluate(sweep.point_config(config, points[1]), b, [StopAt(10)])
   assert summary['status'] == 'interrupted'
 
-  assert sweep.run(config, workdir) == {points[0].name: 'done', points[1].name: 'done'}
+  assert sweep_run.run(config, workdir) == {points[0].name: 'done', points[1].name: 'done'}
   out = capsys.readouterr().out
   assert '2 points, 0 finished, 2 to run' in out and f'resumed from step 10 in {b}' in out
   for run_dir, lr in ((a, 0.05), (b, 0.2)):
@@ -178,17 +178,17 @@ def test_runs_skip_done_and_resume_interrupted(tmp_path, capsys):
   with open(os.path.join(workdir, 'sweep.json')) as f:
     assert [p['name'] for p in json.load(f)['points']] == [p.name for p in points]
 
-  assert sweep.write_slurm(config, points, workdir, ['--config=x.py']) is None  # Nothing left.
+  assert sweep_run.write_slurm(config, points, workdir, ['--config=x.py']) is None  # Nothing left.
   size_a = os.path.getsize(os.path.join(a, 'metrics.jsonl'))
-  assert sweep.run(config, workdir) == {}  # Both done: nothing reruns.
+  assert sweep_run.run(config, workdir) == {}  # Both done: nothing reruns.
   assert '2 points, 2 finished, 0 to run' in capsys.readouterr().out
   assert os.path.getsize(os.path.join(a, 'metrics.jsonl')) == size_a
 
   # A failed point is retried; the SLURM array covers only unfinished points.
   with open(os.path.join(a, 'status.json'), 'w') as f:
     json.dump({'status': 'failed'}, f)
-  assert [p.name for p in sweep.pending(workdir, points)] == [points[0].name]
-  script = sweep.write_slurm(config, points, workdir, ['--config=x.py'], ['partition=gpu'], 4)
+  assert [p.name for p in sweep_run.pending(workdir, points)] == [points[0].name]
+  script = sweep_run.write_slurm(config, points, workdir, ['--config=x.py'], ['partition=gpu'], 4)
   with open(script) as f:
     text = f.read()
   assert '#SBATCH --array=0-0%4' in text and '#SBATCH --partition=gpu' in text
