@@ -140,3 +140,24 @@ def test_intervene_task_on_digits(tmp_path):
     assert (out / name).exists(), name
   rows = (out / 'snap.csv').read_text().splitlines()
   assert len(rows) == 1 + 2 * 3  # Two points, each: nothing snapped, then the 2 top directions.
+
+
+def test_intervene_continuations_and_lr_runs_on_digits(tmp_path):
+  """batch1 (continuations with the loop's step) and lr (new runs, annealed) end to end."""
+  from configs import intervene as intervene_config
+  from jaxland.landscape import intervene
+
+  config = intervene_config.get_config('smoke')
+  config.train.max_steps = 12
+  config.intervene.experiments = ('batch1', 'lr')
+  config.intervene.batch1_examples = 64
+  config.intervene.lr_values = (0.01, 0.1)
+  config.landscape.num_top, config.landscape.lanczos_steps = 2, 6
+  config.landscape.per_example_examples = 50
+  summary = intervene.run_task(config, str(tmp_path))
+  out = tmp_path / 'intervene'
+  assert summary['status'] == 'done'
+  assert len((out / 'batch1.csv').read_text().splitlines()) == 1 + 3  # start, two variants.
+  lr_rows = (out / 'lr.csv').read_text().splitlines()
+  assert len(lr_rows) == 1 + 2 and lr_rows[1].startswith('0.01,')
+  assert len((out / 'lr_directions.csv').read_text().splitlines()) == 1 + 2 * 2

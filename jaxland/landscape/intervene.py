@@ -20,24 +20,22 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
-from jax.flatten_util import ravel_pytree
 
-from jaxland import checkpoints, metrics
+from jaxland import checkpoints
 from jaxland import workdir as workdir_lib
-from jaxland.data import pipeline
-from jaxland.landscape import eigen as eigen_lib
-from jaxland.landscape import intervene_figures, lines, per_example
+from jaxland.landscape import intervene_figures, per_example
 from jaxland.landscape import interventions as iv
+from jaxland.landscape.continuation import continue_training
+from jaxland.landscape.lr_anneal import lr_experiment
 from jaxland.landscape.problem import (
   Problem,
-  ensure_trained,
-  evaluate,
   load_problem,
   load_trajectory_params,
+  mean_metrics,
   predict,
   resolve_run,
-  training_config,
+  split_metrics,
+  train_gradient,
 )
 from jaxland.landscape.task import _jsonable, lr_function, out_dir, top_eigen, write_csv
 
@@ -58,22 +56,6 @@ def validate(c) -> None:
     raise ValueError(f'config.intervene.lr_anneal_fraction={c.lr_anneal_fraction}: need (0, 1)')
 
 
-def _grad(problem: Problem, batch_size: int = 1000) -> np.ndarray:
-  from jaxland.landscape.problem import mean_metrics
-
-  x, y = problem.splits['train']
-  fn = jax.jit(jax.grad(lambda f: mean_metrics(problem.per_example, f, x, y, batch_size)['loss']))
-  return np.asarray(fn(problem.flat), np.float64)
-
-
-def _metrics(problem: Problem, flat, splits=('train', 'test')) -> dict:
-  out = {}
-  for split in splits:
-    if split in problem.splits:
-      out |= {f'{split}_{k}': v for k, v in evaluate(problem, split, flat).items()}
-  return out
-
-
 # ------------------------------------------------------------------------------------------ snap
 
 
@@ -86,8 +68,8 @@ def snap_experiment(problem: Problem, eig, c, lc, run_dir, out) -> dict:
     else:
       p = problem.with_params(load_trajectory_params(run_dir, s, problem.params), step=s)
       e = top_eigen(p, lc, out, trace_probes=0)
-    grad = _grad(p, lc.batch_size)
-    base = _metrics(p, p.flat)
+    grad = train_gradient(p, lc.batch_size)
+    base = split_metrics(p, p.flat)
     thresholds = [np.inf] + [float(v) for v in e.top_values if v > 0]
     for n, thr in enumerate(thresholds):
       flat = iv.snap(p.flat, grad, e.top_values, e.top_vectors, thr)
@@ -95,7 +77,7 @@ def snap_experiment(problem: Problem, eig, c, lc, run_dir, out) -> dict:
       row['predicted_train_loss'] = base['train_loss'] - iv.snap_predicted_decrease(
         grad, e.top_values, e.top_vectors, thr
       )
-      rows.append(row | _metrics(p, jnp.asarray(flat, jnp.float32)))
+      rows.append(row | split_metrics(p, jnp.asarray(flat, jnp.float32)))
   summary = {}
   for s in sorted({r['step'] for r in rows}):
     sel = [r for r in rows if r['step'] == s]
@@ -150,87 +132,6 @@ def noise_experiment(problem: Problem, eig, c) -> dict:
   return {'rows': rows, 'summary': summary}
 
 
-# ---------------------------------------------------------------------------------- continuation
-
-
-def _continuation_config(config, lr, batch_size, epochs):
-  cfg = training_config(config)
-  cfg.optim.learning_rate = float(lr)
-  cfg.optim.schedule.name = 'constant'
-  cfg.data.batch_size = int(batch_size)
-  cfg.train.num_epochs = int(epochs)
-  cfg.train.max_steps = 0
-  return cfg
-
-
-def continue_training(
-  config,
-  problem: Problem,
-  flat,
-  *,
-  lr,
-  batch_size,
-  epochs=1,
-  max_steps=0,
-  extra_tx=None,
-  snapshots=0,
-  track=None,
-  epoch_offset=0,
-  runs=None,
-) -> dict:
-  """Trains on from `flat` with the run's optimizer at constant `lr` (plus `extra_tx` chained
-  after it), using the loop's own jitted step; the batch order continues the run's (its data
-  seed, epochs epoch_offset, epoch_offset + 1, ...). Returns the final flat params, test metrics
-  per epoch, the logits of `snapshots` evenly spaced iterates on test, and, for `track` [k, P],
-  the projections of every iterate on its rows. `runs` caches the built runs by batch size."""
-  from jaxland.optim import build
-  from jaxland.train import loop
-
-  cfg = _continuation_config(config, lr, batch_size, epochs)
-  runs = {} if runs is None else runs
-  if batch_size not in runs:  # Data on device and eval functions are reused across calls.
-    devices = jax.devices()
-    mesh = pipeline.make_mesh(devices if batch_size % len(devices) == 0 else devices[:1])
-    runs[batch_size] = loop.build_run(cfg, '', writer=None, mesh=mesh)
-  run = runs[batch_size]
-  mesh = run.mesh
-  run.tx = build.make_optimizer(cfg, run.steps_per_epoch, run.steps_per_epoch * epochs)
-  if extra_tx is not None:
-    run.tx = optax.chain(run.tx, extra_tx)
-  params = problem.unravel(jnp.asarray(flat, jnp.float32))
-  rep = pipeline.replicated(mesh)
-  state = run.state.replace(
-    step=jnp.zeros((), jnp.int32), params=params, batch_stats=problem.batch_stats
-  )
-  state = state.replace(opt_state=run.tx.init(state.params))
-  run.state = pipeline.put_global(state, rep)
-  step_fn = loop.make_train_step(run)
-  images, labels = run.device_data['train']
-  n, spe = len(run.dataset.train[1]), run.steps_per_epoch
-  total = spe * epochs if not max_steps else min(max_steps, spe * epochs)
-  data_seed = cfg.seed if cfg.data_seed < 0 else cfg.data_seed
-  snap_at = set(np.linspace(total / max(snapshots, 1), total, snapshots).round().astype(int))
-  vectors = None if track is None else jax.device_put(jnp.asarray(track, jnp.float32), rep)
-  project = jax.jit(lambda p, v: v @ ravel_pytree(p)[0])
-  tracked, snaps, per_epoch, step = [], [], [], 0
-  while step < total:
-    epoch = step // spe
-    idx = pipeline.epoch_batches(data_seed, epoch_offset + epoch, n, batch_size)
-    for _ in range(min(spe, total - step)):
-      run.state, _ = step_fn(run.state, images, labels, idx)
-      step += 1
-      if vectors is not None:
-        tracked.append(project(run.state.params, vectors))
-      if step in snap_at:
-        snaps.append(run.predict('test', run.state.params, run.state.batch_stats))
-    per_epoch.append({'step': step, **run.evaluate('test')})
-  final = np.asarray(ravel_pytree(jax.device_get(run.state.params))[0], np.float32)
-  out = {'flat': final, 'per_epoch': per_epoch, 'steps': step, 'snapshot_logits': snaps}
-  if vectors is not None:
-    out['tracked'] = np.asarray(jax.device_get(tracked), np.float64)
-  return out
-
-
 def _num_train(problem: Problem) -> int:
   return int(problem.splits['train'][1].shape[0])
 
@@ -274,7 +175,7 @@ def precond_experiment(config, problem: Problem, eig, c, lc, runs=None) -> dict:
     var = res['tracked'][-spe:].var(axis=0)  # Last epoch's per-direction variance of iterates.
     tracked[name] = var
     curves[name] = res['per_epoch']
-    row = {'variant': name, 'lr': lr, **_metrics(problem, jnp.asarray(res['flat']))}
+    row = {'variant': name, 'lr': lr, **split_metrics(problem, jnp.asarray(res['flat']))}
     row |= {'snapshot_ensemble_accuracy': ens['ensemble_accuracy']}
     row |= {'snapshot_ensemble_loss': ens['ensemble_loss']}
     if scales is not None:
@@ -300,7 +201,7 @@ def batch1_experiment(config, problem: Problem, c, runs=None) -> dict:
   """One more epoch at batch size 1 and LR c.batch1_lr, vs the same epoch at the run's batch."""
   n = c.batch1_examples or _num_train(problem)
   labels = np.asarray(problem.splits['test'][1])
-  rows = [{'variant': 'start', **_metrics(problem, problem.flat)}]
+  rows = [{'variant': 'start', **split_metrics(problem, problem.flat)}]
   epoch_offset = int(config.train.num_epochs)
   for name, b in (('batch1', 1), (f'batch{config.data.batch_size}', config.data.batch_size)):
     steps = max(1, n // b)
@@ -321,7 +222,7 @@ def batch1_experiment(config, problem: Problem, c, runs=None) -> dict:
         'variant': name,
         'steps': res['steps'],
         'lr': c.batch1_lr,
-        **_metrics(problem, jnp.asarray(res['flat'])),
+        **split_metrics(problem, jnp.asarray(res['flat'])),
         'snapshot_ensemble_accuracy': ens['ensemble_accuracy'],
         'snapshot_ensemble_loss': ens['ensemble_loss'],
         'distance_moved': float(np.linalg.norm(res['flat'] - np.asarray(problem.flat))),
@@ -341,7 +242,6 @@ def hmc_experiment(problem: Problem, eig, c, batch_size=1000) -> dict:
     msg = 'skipped: blackjax is not installed (optional dependency: pip install blackjax)'
     print(f'[jaxland] intervene/hmc {msg}', flush=True)
     return {'rows': [], 'summary': {'status': msg}}
-  from jaxland.landscape.problem import mean_metrics
 
   x, y = problem.splits['train']
   n = int(y.shape[0])
@@ -368,7 +268,7 @@ def hmc_experiment(problem: Problem, eig, c, batch_size=1000) -> dict:
       accept.append(float(info.acceptance_rate))
       logits.append(predict(problem, 'test', state.position))
   ens = iv.ensemble_metrics(logits, labels)
-  start = _metrics(problem, problem.flat, ('test',))
+  start = split_metrics(problem, problem.flat, ('test',))
   row = {
     'step_size': float(step_size),
     'leapfrog': c.hmc_leapfrog,
@@ -380,94 +280,6 @@ def hmc_experiment(problem: Problem, eig, c, batch_size=1000) -> dict:
     **{f'hmc_{k}': v for k, v in ens.items()},
   }
   return {'rows': [row], 'summary': row}
-
-
-# -------------------------------------------------------------------------------------------- lr
-
-
-def lr_run_config(config, lr, c):
-  """The run at LR `lr`: same init, data order and length, annealed to c.lr_final at the end."""
-  cfg = training_config(config)
-  from jaxland import data as data_lib
-
-  n = len(data_lib.load_dataset(cfg.data).train[1])
-  total = (n // cfg.data.batch_size) * cfg.train.num_epochs
-  cfg.optim.learning_rate = float(lr)
-  cfg.optim.schedule.name = 'piecewise'
-  cfg.optim.schedule.boundaries_steps = (int(round((1 - c.lr_anneal_fraction) * total)),)
-  cfg.optim.schedule.scales = (c.lr_final / float(lr),)
-  cfg.train.trajectory_every_steps = 0
-  cfg.train.save_batch_order = False
-  return cfg
-
-
-def lr_experiment(config, c, lc, out) -> dict:
-  """Final train loss and the per-direction excess loss of runs at each LR of c.lr_values."""
-  rows, direction_rows, curves = [], [], {}
-  for lr in c.lr_values:
-    cfg = lr_run_config(config, lr, c)
-    run_dir = ensure_trained(cfg, os.path.join(out, 'lr_runs', f'lr_{lr:g}'))
-    recs = metrics.read_jsonl(run_dir)
-    curves[f'{lr:g}'] = metrics.series(recs, 'train/loss')
-    p = load_problem(cfg, run_dir)
-    e = eigen_lib.compute(
-      p,
-      num_top=lc.num_top,
-      num_steps=lc.lanczos_steps,
-      kind=lc.kind,
-      batch_size=lc.batch_size,
-      num_examples=lc.curvature_examples,
-      seed=lc.seed,
-    )
-    grad = _grad(p, lc.batch_size)
-    x, y = p.splits['train']
-    base = _metrics(p, p.flat)
-    a = e.top_vectors @ grad
-    excess = []
-    for j in range(e.num_top):
-      radius = lines.eigen_radius(
-        e.top_values[j], lc.line_rise, lc.line_min_radius, lc.line_max_radius
-      )
-      prof = lines.profile(
-        p.per_example,
-        p.flat,
-        e.top_vectors[j],
-        lines.symmetric_geometric_grid(radius, lc.line_points, lc.line_min_frac),
-        x,
-        y,
-        batch_size=lc.batch_size,
-        t_chunk=lc.t_chunk,
-      )
-      excess.append(base['train_loss'] - float(prof['loss'].min()))
-      direction_rows.append(
-        {'lr': lr, 'index': j, 'eigenvalue': float(e.top_values[j]), 'excess_loss': excess[-1]}
-      )
-    g_perp = grad - a @ e.top_vectors
-    v = -g_perp / max(np.linalg.norm(g_perp), 1e-30)
-    prof = lines.profile(
-      p.per_example,
-      p.flat,
-      v,
-      np.linspace(0, lc.line_max_radius, lc.line_points),
-      x,
-      y,
-      batch_size=lc.batch_size,
-      t_chunk=lc.t_chunk,
-    )
-    rows.append(
-      {
-        'lr': lr,
-        **base,
-        'grad_norm': float(np.linalg.norm(grad)),
-        'grad_fraction_top': float(a @ a / max(grad @ grad, 1e-30)),
-        'top_eigenvalue': float(e.top_values[0]),
-        'excess_top_sum': float(np.sum(excess)),
-        'newton_decrement_top': iv.snap_predicted_decrease(grad, e.top_values, e.top_vectors, 0.0),
-        'excess_bulk_gradient_line': base['train_loss'] - float(prof['loss'].min()),
-      }
-    )
-  summary = {'runs': rows, 'lr_final': c.lr_final, 'anneal_fraction': c.lr_anneal_fraction}
-  return {'rows': rows, 'direction_rows': direction_rows, 'curves': curves, 'summary': summary}
 
 
 # ------------------------------------------------------------------------------------------ task
@@ -484,7 +296,7 @@ def run_task(config, workdir: str) -> dict:
   t_start = time.time()
   problem = load_problem(config, ref)
   eig = top_eigen(problem, lc, out)
-  summary = {'checkpoint': ref, 'step': problem.step, 'start': _metrics(problem, problem.flat)}
+  summary = {'checkpoint': ref, 'step': problem.step, 'start': split_metrics(problem, problem.flat)}
   summary['top_eigenvalues'] = eig.top_values.tolist()
   summary['lr_at_checkpoint'] = lr_function(config, run_dir)(problem.step)
   results, times, runs = {}, {}, {}

@@ -248,3 +248,19 @@ def predict(problem: Problem, split: str, flat=None, batch_size: int = 1000) -> 
 
     problem.cache[key] = jax.jit(logits)
   return np.asarray(problem.cache[key](flat, x))
+
+
+def train_gradient(problem: Problem, batch_size: int = 1000) -> np.ndarray:
+  """The gradient of the mean train loss at problem.flat, float64."""
+  x, y = problem.splits['train']
+  fn = jax.jit(jax.grad(lambda f: mean_metrics(problem.per_example, f, x, y, batch_size)['loss']))
+  return np.asarray(fn(problem.flat), np.float64)
+
+
+def split_metrics(problem: Problem, flat, splits=('train', 'test')) -> dict:
+  """{<split>_loss, <split>_accuracy, ...} of `flat` on each split the problem has."""
+  out = {}
+  for split in splits:
+    if split in problem.splits:
+      out |= {f'{split}_{k}': v for k, v in evaluate(problem, split, flat).items()}
+  return out
