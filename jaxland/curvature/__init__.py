@@ -22,9 +22,7 @@ from jaxland.curvature.density import (
 )
 from jaxland.curvature.exact import dense_hessian, dense_matrix, eigh
 from jaxland.curvature.hvp import (
-  BN_MODES,
   KINDS,
-  LOSSES,
   PRECISIONS,
   Operator,
   block_indices,
@@ -32,8 +30,6 @@ from jaxland.curvature.hvp import (
   dataset_loss_and_grad,
   ggn_operator,
   hessian_operator,
-  make_logits_fn,
-  make_loss_fn,
   model_operator,
   ravel,
   restrict,
@@ -41,6 +37,7 @@ from jaxland.curvature.hvp import (
   stack_batches,
 )
 from jaxland.curvature.lanczos import LanczosResult, Ritz, lanczos, lanczos_tridiag, tridiag_eigh
+from jaxland.curvature.losses import BN_MODES, LOSSES, make_logits_fn, make_loss_fn
 from jaxland.curvature.trace import TraceEstimate, hutchinson
 
 __all__ = [
