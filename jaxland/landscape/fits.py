@@ -136,3 +136,11 @@ def roughness(ts, losses) -> float:
   """rms of the residual after a quadratic fit, relative to the profile's range: ~0 for a smooth
   profile at a small enough scale; a fractal keeps the same value at every scale."""
   return fit_quadratic(ts, losses)['rel_rms']
+
+
+def correlation(a, b) -> float:
+  """Pearson correlation over the finite pairs; NaN with fewer than 3 or a constant side."""
+  ok = np.isfinite(a) & np.isfinite(b)
+  if ok.sum() < 3 or np.std(a[ok]) == 0 or np.std(b[ok]) == 0:
+    return float('nan')
+  return float(np.corrcoef(a[ok], b[ok])[0, 1])

@@ -17,7 +17,7 @@ from absl import logging
 from jaxland import checkpoints
 from jaxland import workdir as workdir_lib
 from jaxland.landscape import eigen as eigen_lib
-from jaxland.landscape import figures, probes
+from jaxland.landscape import figures, probes, training_probes
 from jaxland.landscape.problem import Problem, load_problem, resolve_run, trajectory_steps
 
 PROBES = (
@@ -153,20 +153,22 @@ def run_task(config, workdir: str) -> dict:
   if 'dense' in c.probes:
     timed('dense', lambda: probes.dense(problem, eig, c))
   if 'dynamics' in c.probes:
-    timed('dynamics', lambda: probes.spectra_over_training(problem, eig, c, run_dir, steps))
+    timed(
+      'dynamics', lambda: training_probes.spectra_over_training(problem, eig, c, run_dir, steps)
+    )
   if 'trajectory' in c.probes:
-    timed('trajectory', lambda: probes.trajectory(problem, eig, c, run_dir, steps, lr_at))
+    timed('trajectory', lambda: training_probes.trajectory(problem, eig, c, run_dir, steps, lr_at))
   if 'grad_noise' in c.probes:
     momentum = float(config.optim.momentum) if config.optim.name == 'sgd' else 0.0
     traj = results.get('trajectory', {})
     timed(
       'grad_noise',
-      lambda: probes.grad_noise(
+      lambda: training_probes.grad_noise(
         problem, eig, c, config.data.batch_size, lr_at(problem.step), momentum, traj
       ),
     )
   if 'per_example' in c.probes:
-    timed('per_example', lambda: probes.per_example_decomposition(problem, eig, c))
+    timed('per_example', lambda: training_probes.per_example_decomposition(problem, eig, c))
 
   for name, res in results.items():
     if res['rows']:
