@@ -12,7 +12,7 @@ so ∇θ P = Σ_c w_c (θ − θc) with w_c = −s k_c / σ² (sum), −s K / σ
 or −2 s (l2). With no active anchor, or s = 0 ("virtual" anchors: kept to log the drift), the
 transform returns the updates untouched: a static s = 0 skips it at trace time; a traced s = 0
 (virtual anchors keep the strength injectable, so the force can be switched on later) or an empty
-buffer skips it by a lax.cond on CPU, and on other platforms, where a conditional cost more than
+buffer skips it by a lax.cond on CPU; on other platforms, where a conditional costs more than
 the force itself (a GPU run of bench/repulsion.py), adds a force whose weights are exactly 0.
 
 Anchors live in the state in a fixed-capacity buffer (each selected leaf gets a leading axis of
