@@ -32,9 +32,10 @@ TensorBoard / metrics.jsonl scalars spectrum/top_<i>, spectrum/trace, spectrum/t
   trace, trace_stderr, trace_samples, step, loss, gradient_overlaps [k], num_examples,
   param_paths [L], param_offsets [L+1].
 
-Callback: with config.spectrum.every_steps > 0 a training run computes the same spectrum every
-that many steps (and at step 0) on the same examples, logs spectrum/top_<i> and spectrum/trace,
-and (callback_save) writes <run dir>/<out>/<step>/spectrum.npz and summary.json.
+Callback (spectrum_callback.py): with config.spectrum.every_steps > 0 a training run computes the
+same spectrum every that many steps (and at step 0) on the same examples, logs spectrum/top_<i>
+and spectrum/trace, and (callback_save) writes <run dir>/<out>/<step>/spectrum.npz and
+summary.json.
 """
 
 import contextlib
@@ -51,7 +52,6 @@ from jax.sharding import PartitionSpec as P
 from jaxland import checkpoints, curvature, spectrum_report
 from jaxland.data import pipeline, sources
 from jaxland.metrics import RunWriter
-from jaxland.train import loop
 
 OUT_DIR = 'spectrum'
 
@@ -378,46 +378,3 @@ def run_task(config, workdir: str) -> dict:
   finally:
     writer.close()
   return spectrum_report.write_run(root, per_step, plots=opts.plots)
-
-
-# ------------------------------------------------------------------------------------- callback
-
-
-class SpectrumCallback(loop.Callback):
-  """Every `every_steps` training steps (and at step 0): the spectrum on the first N examples."""
-
-  def __init__(self, config, opts: Options):
-    self.config, self.opts, self.every_steps = config, opts, opts.every_steps
-    self.batches = self.num_examples = None
-
-  def on_start(self, run) -> None:
-    c = self.config.data
-    self.batches, self.num_examples = example_batches(
-      run.dataset, self.opts, c.batch_size, c.eval_batch_size, run.mesh
-    )
-    if run.step == 0:
-      run.writer.write_scalars(0, self.on_step(run))
-
-  def on_step(self, run) -> dict:
-    state, step = run.state, run.step
-    info = {
-      'source': 'train',
-      'batch_stats_source': 'live',
-      'num_examples': self.num_examples,
-      'dataset': run.dataset.name,
-    }
-    result, summary = spectrum_at(
-      run.model, state.params, state.batch_stats, self.batches, self.opts, step, info
-    )
-    if self.opts.callback_save:
-      root = os.path.join(run.workdir, out_name(self.opts))
-      spectrum_report.write_step(root, result, summary, plots=False)
-    return scalars(result)
-
-
-def spectrum_callback(config):
-  """The SpectrumCallback when config.spectrum.every_steps > 0 (jaxland.tasks.CALLBACKS)."""
-  section = config.get('spectrum')
-  if section is None or not section.get('every_steps', 0):
-    return None
-  return SpectrumCallback(config, options(config))

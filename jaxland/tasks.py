@@ -18,7 +18,7 @@ TASKS = {
 # Callbacks the training loop builds from the config: 'module:function(config) -> Callback | None'.
 CALLBACKS = [
   'jaxland.anchors:anchor_callback',
-  'jaxland.spectrum:spectrum_callback',
+  'jaxland.spectrum_callback:spectrum_callback',
 ]
 
 
