@@ -25,7 +25,7 @@ products' matmul precision, 'highest' by default (GPUs otherwise use TF32; see c
 
 Output: <workdir>/<out>/<step>/spectrum.npz + summary.json + PNGs (jaxland.spectrum_report),
 TensorBoard / metrics.jsonl scalars spectrum/top_<i>, spectrum/trace, spectrum/time. The npz keys
-(documented in /work/notes/SPECTRUM_FORMAT.md and jaxland.spectrum_report):
+(below, and jaxland.spectrum_report):
   eigenvalues [k] (descending), eigenvectors [k, n_params] (unit rows, raveled in
   jax.flatten_util.ravel_pytree order of the full params pytree; zeros outside a block),
   residuals [k], bottom_eigenvalues [b], density_grid [G], density [G], slq_nodes / slq_weights,

@@ -356,7 +356,7 @@ def test_eigen_loads_its_own_files_and_spectrum_npz(tmp_path):
   np.testing.assert_array_equal(back.vectors, vectors)
   assert (back.num_top, back.trace, back.step) == (2, 7.5, 40)
   assert back.bulk_mean() == pytest.approx((7.5 - 5.0) / 18)
-  # The spectrum task's format (keys of /work/notes/SPECTRUM_FORMAT.md), here out of order.
+  # The spectrum task's npz format (keys in jaxland/spectrum.py's docstring), here out of order.
   np.savez(
     tmp_path / 'spectrum.npz',
     eigenvalues=np.array([1.0, 3.0, 2.0]),

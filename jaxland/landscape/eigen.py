@@ -67,7 +67,7 @@ class Eigen:
 
 def load(path: str) -> Eigen:
   """An Eigen saved by Eigen.save, or a spectrum.npz of the `spectrum` task (keys eigenvalues,
-  eigenvectors [k, P], residuals, trace, trace_stderr, step; /work/notes/SPECTRUM_FORMAT.md):
+  eigenvectors [k, P], residuals, trace, trace_stderr, step; see jaxland/spectrum.py):
   then every pair is a top pair and there are no bulk Ritz vectors."""
   with np.load(path) as f:
     keys = set(f.files)

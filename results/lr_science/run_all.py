@@ -1,6 +1,6 @@
 """Reruns every result in results/lr_science (about 20 minutes on a busy 2-core CPU).
 
-    JAXLAND_DATA_DIR=/work/shared/data nice -n 5 .venv/bin/python results/lr_science/run_all.py \
+    JAXLAND_DATA_DIR=../shared/data nice -n 5 .venv/bin/python results/lr_science/run_all.py \
         [--phases=range,grid,schedules,cifar_range,report] [--runs=runs/lr_science]
 
 Phases (each writes under results/lr_science/<phase>/; run dirs with checkpoints go to --runs):

@@ -6,7 +6,7 @@
 # results/sweeps/<name>/. A rerun skips finished points and resumes interrupted ones.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-export JAXLAND_DATA_DIR="${JAXLAND_DATA_DIR:-/work/shared/data}"
+export JAXLAND_DATA_DIR="${JAXLAND_DATA_DIR:-$(cd ../shared/data 2>/dev/null && pwd)}"
 PY="${PY:-.venv/bin/python}"
 ALL=(
   fashion_mlp_grid:seed003_mlp_grid:cpu,fashion
