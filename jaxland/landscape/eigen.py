@@ -172,6 +172,21 @@ def compute(
   )
 
 
+def compute_from(problem: Problem, c, trace_probes: int = 0) -> Eigen:
+  """`compute` with the settings of a config.landscape section `c` (top-k, Lanczos steps, kind,
+  batch size, examples, seed)."""
+  return compute(
+    problem,
+    num_top=c.num_top,
+    num_steps=c.lanczos_steps,
+    kind=c.kind,
+    batch_size=c.batch_size,
+    num_examples=c.curvature_examples,
+    trace_probes=trace_probes,
+    seed=c.seed,
+  )
+
+
 def hvp_fn(problem: Problem, batch_size: int = 1000, num_examples: int = 0, kind='hessian'):
   """v [P] -> H v of the train loss (the exact v^T H v oracle for random directions)."""
   op = operator(problem, stacked_train(problem, batch_size, num_examples), kind)

@@ -45,15 +45,7 @@ def lr_experiment(config, c, lc, out) -> dict:
     recs = metrics.read_jsonl(run_dir)
     curves[f'{lr:g}'] = metrics.series(recs, 'train/loss')
     p = load_problem(cfg, run_dir)
-    e = eigen_lib.compute(
-      p,
-      num_top=lc.num_top,
-      num_steps=lc.lanczos_steps,
-      kind=lc.kind,
-      batch_size=lc.batch_size,
-      num_examples=lc.curvature_examples,
-      seed=lc.seed,
-    )
+    e = eigen_lib.compute_from(p, lc)
     grad = train_gradient(p, lc.batch_size)
     x, y = p.splits['train']
     base = split_metrics(p, p.flat)

@@ -69,16 +69,8 @@ def top_eigen(problem: Problem, c, out: str, trace_probes=None) -> eigen_lib.Eig
   if os.path.exists(path):
     return eigen_lib.load(path)
   t0 = time.time()
-  eig = eigen_lib.compute(
-    problem,
-    num_top=c.num_top,
-    num_steps=c.lanczos_steps,
-    kind=c.kind,
-    batch_size=c.batch_size,
-    num_examples=c.curvature_examples,
-    trace_probes=c.trace_probes if trace_probes is None else trace_probes,
-    seed=c.seed,
-  )
+  probes = c.trace_probes if trace_probes is None else trace_probes
+  eig = eigen_lib.compute_from(problem, c, trace_probes=probes)
   logging.info('eigenpairs at step %d in %.1fs', problem.step, time.time() - t0)
   eig.save(path)
   return eig

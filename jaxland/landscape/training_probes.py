@@ -22,15 +22,7 @@ def spectra_over_training(problem: Problem, eig: eigen_lib.Eigen, c, run_dir, st
   eigs = {}
   for s in chosen:
     p = problem.with_params(load_trajectory_params(run_dir, s, problem.params), step=s)
-    eigs[s] = eigen_lib.compute(
-      p,
-      num_top=c.num_top,
-      num_steps=c.lanczos_steps,
-      kind=c.kind,
-      batch_size=c.batch_size,
-      num_examples=c.curvature_examples,
-      seed=c.seed,
-    )
+    eigs[s] = eigen_lib.compute_from(p, c)
   eigs[problem.step] = eig
   order = sorted(eigs)
   rows, arrays = [], {}
