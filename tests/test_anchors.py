@@ -8,11 +8,11 @@ import jax
 import numpy as np
 import pytest
 
-from configs import default
 from jaxland import anchors, metrics
 from jaxland import config as config_lib
 from jaxland.optim import get_anchors
 from jaxland.train import loop
+from tests import helpers
 from tests.helpers import flat
 
 SPE = (1500 - 200) // 64  # digits: train minus the validation slice, batch 64 -> 20 steps/epoch
@@ -20,21 +20,11 @@ SPE = (1500 - 200) // 64  # digits: train minus the validation slice, batch 64 -
 
 def digits_config(num_epochs=3, **repulsion):
   """A seconds-long run (MLP on scikit-learn's digits) with repulsion settings."""
-  config = default.get_config()
-  config.data.name = 'digits'
-  config.data.batch_size = 64
-  config.data.eval_batch_size = 64
-  config.data.val_size = 200
-  config.model.hidden_sizes = (32,)
-  config.optim.learning_rate = 0.05
-  config.optim.weight_decay = 1e-3
-  config.train.num_epochs = num_epochs
-  config.train.log_every_steps = 10
-  config.train.checkpoint_every_epochs = num_epochs  # Only the final one: orbax saves are slow.
-  config.repulsion.width = 1.0
-  for k, v in repulsion.items():
-    config.repulsion[k] = v
-  return config
+  overrides = {'data.val_size': 200, 'optim.learning_rate': 0.05, 'optim.weight_decay': 1e-3}
+  overrides |= {'train.num_epochs': num_epochs, 'train.log_every_steps': 10}
+  overrides['train.checkpoint_every_epochs'] = num_epochs  # Only the final one: orbax is slow.
+  overrides['repulsion.width'] = 1.0
+  return helpers.digits_config(overrides | {f'repulsion.{k}': v for k, v in repulsion.items()})
 
 
 class Capture(loop.Callback):

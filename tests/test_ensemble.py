@@ -10,6 +10,7 @@ import pytest
 from configs import default
 from jaxland import ensemble, metrics
 from jaxland.train import loop
+from tests import helpers
 
 RNG = np.random.default_rng(3)
 
@@ -108,15 +109,10 @@ def test_report_files(tmp_path):
 
 
 def test_ensemble_task_on_a_run_with_snapshots(tmp_path):
-  config = default.get_config()
-  config.data.name = 'digits'
-  config.data.batch_size = 64
-  config.data.eval_batch_size = 64
-  config.model.hidden_sizes = (32,)
-  config.optim.learning_rate = 0.05
-  config.train.num_epochs = 3
-  config.train.checkpoint_every_epochs = 3
-  config.repulsion.snapshot_every = 1  # Snapshots after epochs 1 and 2, then the final model.
+  overrides = {'optim.learning_rate': 0.05, 'train.num_epochs': 3}
+  overrides['train.checkpoint_every_epochs'] = 3
+  overrides['repulsion.snapshot_every'] = 1  # Snapshots after epochs 1 and 2, then the final model.
+  config = helpers.digits_config(overrides)
   workdir = str(tmp_path)
   summary = loop.train_and_evaluate(config, workdir)
   config.task = 'ensemble'

@@ -14,26 +14,16 @@ from configs import default
 from jaxland import lr_range, lr_suggest, metrics
 from jaxland.optim import build
 from jaxland.train import loop
+from tests import helpers
 from tests.helpers import flat
 
 
 def digits_config(**lr_range_keys):
   """MLP on scikit-learn's digits (1300 train after 200 held out: 20 steps per epoch of 64)."""
-  config = default.get_config()
-  config.task = 'lr_range'
-  config.data.name = 'digits'
-  config.data.val_size = 200
-  config.data.batch_size = 64
-  config.data.eval_batch_size = 64
-  config.model.hidden_sizes = (32,)
-  config.optim.momentum = 0.0
-  config.lr_range.start, config.lr_range.end = 1e-3, 30.0
-  config.lr_range.num_steps = 30
-  config.lr_range.eval_every = 10
-  config.lr_range.eval_size = 150
-  for k, v in lr_range_keys.items():
-    config.lr_range[k] = v
-  return config
+  overrides = {'task': 'lr_range', 'data.val_size': 200, 'optim.momentum': 0.0}
+  overrides |= {'lr_range.start': 1e-3, 'lr_range.end': 30.0, 'lr_range.num_steps': 30}
+  overrides |= {'lr_range.eval_every': 10, 'lr_range.eval_size': 150}
+  return helpers.digits_config(overrides | {f'lr_range.{k}': v for k, v in lr_range_keys.items()})
 
 
 # --- The core on least squares --------------------------------------------------------------------

@@ -10,24 +10,15 @@ import os
 import numpy as np
 import pytest
 
-from configs import default
 from jaxland.train import loop
+from tests import helpers
 
 
 def run(tmp_path, name, **keys):
   """Trains 25 steps of a digits MLP (over an epoch boundary) saving step-0 weights and orders."""
-  config = default.get_config()
-  config.data.name = 'digits'
-  config.data.batch_size = 64
-  config.data.eval_batch_size = 64
-  config.model.hidden_sizes = (16,)
-  config.train.max_steps = 25
-  config.train.log_every_steps = 5
-  config.train.trajectory_every_steps = 25
-  config.train.save_batch_order = True
-  for key, value in keys.items():
-    section, _, leaf = key.rpartition('.')
-    (config[section] if section else config)[leaf] = value
+  overrides = {'model.hidden_sizes': (16,), 'train.max_steps': 25, 'train.log_every_steps': 5}
+  overrides |= {'train.trajectory_every_steps': 25, 'train.save_batch_order': True}
+  config = helpers.digits_config(overrides | keys)
   workdir = str(tmp_path / name)
   assert loop.train_and_evaluate(config, workdir)['status'] == 'done'
   weights = np.load(os.path.join(workdir, 'trajectory', 'params_00000000.npz'))

@@ -9,24 +9,17 @@ import ml_collections
 import numpy as np
 import pytest
 
-from configs import default
 from jaxland import sweep, sweep_run
 from jaxland.train import loop
+from tests import helpers
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def tiny_base():
   """A digits MLP run of 2 epochs x 23 steps (1500 examples, batch 64)."""
-  config = default.get_config()
-  config.data.name = 'digits'
-  config.data.batch_size = 64
-  config.data.eval_batch_size = 96
-  config.model.hidden_sizes = (16,)
-  config.optim.momentum = 0.0
-  config.train.num_epochs = 2
-  config.train.log_every_steps = 5
-  return config
+  overrides = {'data.eval_batch_size': 96, 'model.hidden_sizes': (16,), 'optim.momentum': 0.0}
+  return helpers.digits_config(overrides | {'train.num_epochs': 2, 'train.log_every_steps': 5})
 
 
 def tiny_sweep(space):

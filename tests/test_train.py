@@ -14,23 +14,15 @@ from jaxland import checkpoints, metrics
 from jaxland import config as config_lib
 from jaxland.data import pipeline
 from jaxland.train import loop
+from tests import helpers
 from tests.helpers import flat
 
 
 def digits_config(**train):
   """A seconds-long run: MLP on scikit-learn's digits (always available)."""
-  config = default.get_config()
-  config.data.name = 'digits'
-  config.data.batch_size = 64
-  config.data.eval_batch_size = 64
-  config.data.val_size = 200
-  config.model.hidden_sizes = (32,)
-  config.optim.learning_rate = 0.05
-  config.train.num_epochs = 3
-  config.train.log_every_steps = 5
-  for k, v in train.items():
-    config.train[k] = v
-  return config
+  overrides = {'data.val_size': 200, 'optim.learning_rate': 0.05}
+  overrides |= {'train.num_epochs': 3, 'train.log_every_steps': 5}
+  return helpers.digits_config(overrides | {f'train.{k}': v for k, v in train.items()})
 
 
 class StopAt(loop.Callback):
