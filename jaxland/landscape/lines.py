@@ -59,6 +59,15 @@ def profile(per_example, theta, v, ts, x, y, *, batch_size=1000, t_chunk=32) -> 
   return result
 
 
+def train_profile(problem, v, ts, c) -> dict:
+  """`profile` from problem.flat along v over the problem's train split, batched as the
+  config.landscape section `c` says (batch_size, t_chunk)."""
+  x, y = problem.splits['train']
+  return profile(
+    problem.per_example, problem.flat, v, ts, x, y, batch_size=c.batch_size, t_chunk=c.t_chunk
+  )
+
+
 @functools.partial(jax.jit, static_argnames=('per_example',))
 def _minibatch_metrics(theta, v, grid, xr, yr, *, per_example):
   def one(batch):

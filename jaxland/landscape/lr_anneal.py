@@ -47,7 +47,6 @@ def lr_experiment(config, c, lc, out) -> dict:
     p = load_problem(cfg, run_dir)
     e = eigen_lib.compute_from(p, lc)
     grad = train_gradient(p, lc.batch_size)
-    x, y = p.splits['train']
     base = split_metrics(p, p.flat)
     a = e.top_vectors @ grad
     excess = []
@@ -55,32 +54,15 @@ def lr_experiment(config, c, lc, out) -> dict:
       radius = lines.eigen_radius(
         e.top_values[j], lc.line_rise, lc.line_min_radius, lc.line_max_radius
       )
-      prof = lines.profile(
-        p.per_example,
-        p.flat,
-        e.top_vectors[j],
-        lines.symmetric_geometric_grid(radius, lc.line_points, lc.line_min_frac),
-        x,
-        y,
-        batch_size=lc.batch_size,
-        t_chunk=lc.t_chunk,
-      )
+      grid = lines.symmetric_geometric_grid(radius, lc.line_points, lc.line_min_frac)
+      prof = lines.train_profile(p, e.top_vectors[j], grid, lc)
       excess.append(base['train_loss'] - float(prof['loss'].min()))
       direction_rows.append(
         {'lr': lr, 'index': j, 'eigenvalue': float(e.top_values[j]), 'excess_loss': excess[-1]}
       )
     g_perp = grad - a @ e.top_vectors
     v = -g_perp / max(np.linalg.norm(g_perp), 1e-30)
-    prof = lines.profile(
-      p.per_example,
-      p.flat,
-      v,
-      np.linspace(0, lc.line_max_radius, lc.line_points),
-      x,
-      y,
-      batch_size=lc.batch_size,
-      t_chunk=lc.t_chunk,
-    )
+    prof = lines.train_profile(p, v, np.linspace(0, lc.line_max_radius, lc.line_points), lc)
     rows.append(
       {
         'lr': lr,

@@ -11,7 +11,7 @@ import numpy as np
 
 from jaxland.landscape import eigen as eigen_lib
 from jaxland.landscape import fits, lines
-from jaxland.landscape.problem import Problem
+from jaxland.landscape.problem import Problem, train_gradient
 
 
 def _radius(c, curvature):
@@ -49,37 +49,16 @@ def _fit_row(c, prof, radius, slope, curvature):
   }
 
 
-def _gradient(problem: Problem, c):
-  import jax
-  import jax.numpy as jnp
-
-  from jaxland.landscape.problem import mean_metrics
-
-  x, y = problem.splits['train']
-  fn = jax.jit(jax.grad(lambda f: mean_metrics(problem.per_example, f, x, y, c.batch_size)['loss']))
-  return np.asarray(fn(jnp.asarray(problem.flat)), np.float64)
-
-
 def line_searches(problem: Problem, eig: eigen_lib.Eigen, c) -> dict:
   """Profiles along the top, bulk and bottom Ritz vectors; quadratic fits and functional forms."""
-  x, y = problem.splits['train']
-  grad = _gradient(problem, c)
+  grad = train_gradient(problem, c.batch_size)
   picks = eigen_lib.select(eig, c.num_bulk, c.num_bottom)
   rows, profiles = [], {}
   for group, indices in picks.items():
     for i in indices:
       v, lam = eig.vectors[i], float(eig.values[i])
       radius = _radius(c, lam)
-      prof = lines.profile(
-        problem.per_example,
-        problem.flat,
-        v,
-        _grid(c, radius),
-        x,
-        y,
-        batch_size=c.batch_size,
-        t_chunk=c.t_chunk,
-      )
+      prof = lines.train_profile(problem, v, _grid(c, radius), c)
       slope = float(grad @ v)
       row = {'group': group, 'index': i, 'eigenvalue': lam, 'residual': float(eig.residuals[i])}
       row |= {'slope': slope} | _fit_row(c, prof, radius, slope, lam)
@@ -115,7 +94,6 @@ def _best_forms(rows):
 def random_directions(problem: Problem, eig: eigen_lib.Eigen, c, grad, eigen_profiles) -> dict:
   """Gaussian, filter-normalised and top-k-mixture directions: measured vs predicted curvature;
   for the mixtures also the whole profile predicted by independent eigendirections."""
-  x, y = problem.splits['train']
   hvp = eigen_lib.hvp_fn(problem, c.batch_size, c.curvature_examples, c.kind)
   bulk = eig.bulk_mean() if np.isfinite(eig.trace) else float('nan')
   rng = np.random.default_rng(c.seed + 100)
@@ -137,16 +115,7 @@ def random_directions(problem: Problem, eig: eigen_lib.Eigen, c, grad, eigen_pro
       exact = float(v @ hvp(v))
       pred = fits.predicted_curvature(v, eig.top_values, eig.top_vectors, bulk)
       radius = _radius(c, exact)
-      prof = lines.profile(
-        problem.per_example,
-        problem.flat,
-        v,
-        _grid(c, radius),
-        x,
-        y,
-        batch_size=c.batch_size,
-        t_chunk=c.t_chunk,
-      )
+      prof = lines.train_profile(problem, v, _grid(c, radius), c)
       slope = float(grad @ v)
       row = {'kind': kind, 'repeat': r, 'vHv_exact': exact, 'vHv_predicted': pred['predicted']}
       row |= {'predicted_top': pred['top'], 'predicted_bulk': pred['bulk']}
