@@ -37,6 +37,23 @@ def cifar10_data(config, jpeg75: bool, batch_size: int, val_size: int = 0) -> No
   config.data.augment.flip = True
 
 
+def fashion_data_and_model(config, model: str, train_subset: int) -> None:
+  """Seed 001's Fashion-MNIST setup (5,000 held out, batch 128; digits when the data is missing)
+  and its models: the MLP 784-256-128-10 or a small CNN (2 conv x 16 5x5 filters, dense 120-84)."""
+  config.data.name = 'fashion_mnist'
+  config.data.fallback = 'digits'
+  config.data.val_size = 5000
+  config.data.train_subset = train_subset
+  config.data.batch_size = 128
+  config.data.eval_batch_size = 1000
+  if model == 'mlp':
+    config.model.hidden_sizes = (256, 128)
+  else:
+    config.model.name = model
+    config.model.hidden_sizes = (120, 84)
+    config.model.filters = 16
+
+
 def use_cifar10_jpeg75(config) -> None:
   """Points the data at the lossy JPEG copy of CIFAR-10 under $JAXLAND_DATA_DIR/cifar10/."""
   root = os.environ.get('JAXLAND_DATA_DIR', '')

@@ -35,18 +35,7 @@ def get_config(arg=None):
   )
   config = default.get_config()
   config.task = 'lr_range'
-  config.data.name = 'fashion_mnist'
-  config.data.fallback = 'digits'
-  config.data.val_size = 5000
-  config.data.train_subset = args.train_subset
-  config.data.batch_size = 128
-  config.data.eval_batch_size = 1000
-  if args.model == 'mlp':
-    config.model.hidden_sizes = (256, 128)
-  else:
-    config.model.name = args.model  # convnet: 2 conv layers of 16 5x5 filters, dense (120, 84).
-    config.model.hidden_sizes = (120, 84)
-    config.model.filters = 16
+  common.fashion_data_and_model(config, args.model, args.train_subset)
   config.optim.momentum = args.momentum
   config.optim.weight_decay = args.wd
   c = config.lr_range

@@ -61,18 +61,7 @@ def get_config(arg=None):
     train_subset=0,
   )
   config = default.get_config()
-  config.data.name = 'fashion_mnist'
-  config.data.fallback = 'digits'
-  config.data.val_size = 5000
-  config.data.train_subset = args.train_subset
-  config.data.batch_size = 128
-  config.data.eval_batch_size = 1000
-  if args.model == 'mlp':
-    config.model.hidden_sizes = (256, 128)
-  else:
-    config.model.name = args.model  # convnet: 2 conv layers of 16 5x5 filters, dense (120, 84).
-    config.model.hidden_sizes = (120, 84)
-    config.model.filters = 16
+  common.fashion_data_and_model(config, args.model, args.train_subset)
   config.optim.momentum = 0.9
   config.optim.weight_decay = 5e-4
   config.train.num_epochs = args.epochs
