@@ -13,7 +13,6 @@ with the optimizer swapped; nothing here is a second training loop. The run is r
 the `landscape` task; the curvature settings are config.landscape's. Outputs: <workdir>/intervene/.
 """
 
-import copy
 import os
 import time
 
@@ -21,23 +20,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxland import checkpoints
-from jaxland import workdir as workdir_lib
-from jaxland.landscape import intervene_figures, per_example
+from jaxland.landscape import intervene_figures, per_example, task
 from jaxland.landscape import interventions as iv
 from jaxland.landscape.continuation import continue_training
 from jaxland.landscape.lr_anneal import lr_experiment
 from jaxland.landscape.problem import (
   Problem,
-  load_problem,
   load_trajectory_params,
   mean_metrics,
   predict,
-  resolve_run,
   split_metrics,
   train_gradient,
 )
-from jaxland.landscape.task import _jsonable, lr_function, out_dir, top_eigen, write_csv
+from jaxland.landscape.task import lr_function, top_eigen, write_csv
 
 EXPERIMENTS = ('snap', 'noise', 'precond', 'batch1', 'hmc', 'lr')
 
@@ -289,13 +284,8 @@ def run_task(config, workdir: str) -> dict:
   """Runs the experiments of config.intervene (module doc); returns the summary."""
   c, lc = config.intervene, config.landscape
   validate(c)
-  ref = resolve_run(config, workdir)
-  run_dir, _ = checkpoints.parse_checkpoint_ref(ref)
-  out = out_dir(config, workdir, 'intervene')
-  workdir_lib.write_status(out, 'running')
-  t_start = time.time()
-  problem = load_problem(config, ref)
-  eig = top_eigen(problem, lc, out)
+  s = task.start(config, workdir, 'intervene')
+  ref, run_dir, out, problem, eig = s.ref, s.run_dir, s.out, s.problem, s.eig
   summary = {'checkpoint': ref, 'step': problem.step, 'start': split_metrics(problem, problem.flat)}
   summary['top_eigenvalues'] = eig.top_values.tolist()
   summary['lr_at_checkpoint'] = lr_function(config, run_dir)(problem.step)
@@ -321,7 +311,4 @@ def run_task(config, workdir: str) -> dict:
   summary['figures'] = intervene_figures.all_figures(results, out)
   summary['seconds'] = times
   summary['status'] = 'done'
-  workdir_lib.write_json(out, 'summary.json', _jsonable(copy.deepcopy(summary)))
-  workdir_lib.write_status(out, 'done')
-  print(f'[jaxland] intervene done in {time.time() - t_start:.0f}s; results in {out}', flush=True)
-  return {'status': 'done', 'out_dir': out, 'seconds': time.time() - t_start}
+  return task.finish('intervene', out, summary, s.t_start)

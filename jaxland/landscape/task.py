@@ -7,6 +7,7 @@ config is trained first into <workdir>/train (with its trajectory). Outputs go t
 """
 
 import csv
+import dataclasses
 import json
 import os
 import time
@@ -109,18 +110,45 @@ def lr_function(config, run_dir: str):
   return lambda step: float(fn(step))
 
 
+@dataclasses.dataclass
+class Started:
+  """What the landscape and intervene tasks begin from (see `start`)."""
+
+  ref: str  # The probed checkpoint, '<run dir>[:step]'.
+  run_dir: str
+  out: str  # The task's output folder.
+  problem: Problem
+  eig: eigen_lib.Eigen  # Top Ritz pairs at the checkpoint, from config.landscape.
+  t_start: float  # After the run is resolved (trained if needed).
+
+
+def start(config, workdir: str, section: str) -> Started:
+  """Resolves (or trains) the run, marks <workdir>/<section> running, loads the checkpoint as a
+  Problem and its top Ritz pairs."""
+  ref = resolve_run(config, workdir)
+  run_dir, _ = checkpoints.parse_checkpoint_ref(ref)
+  out = out_dir(config, workdir, section)
+  workdir_lib.write_status(out, 'running')
+  t_start = time.time()
+  problem = load_problem(config, ref)
+  return Started(ref, run_dir, out, problem, top_eigen(problem, config.landscape, out), t_start)
+
+
+def finish(section: str, out: str, summary: dict, t_start: float) -> dict:
+  """Writes summary.json and status done; the task's return value."""
+  workdir_lib.write_json(out, 'summary.json', _jsonable(summary))
+  workdir_lib.write_status(out, 'done')
+  print(f'[jaxland] {section} done in {time.time() - t_start:.0f}s; results in {out}', flush=True)
+  return {'status': 'done', 'out_dir': out, 'seconds': time.time() - t_start}
+
+
 def run_task(config, workdir: str) -> dict:
   """Runs the probes of config.landscape on the resolved run (module doc); returns the summary."""
   c = config.landscape
   validate(c)
-  ref = resolve_run(config, workdir)
-  run_dir, _ = checkpoints.parse_checkpoint_ref(ref)
-  out = out_dir(config, workdir, 'landscape')
-  workdir_lib.write_status(out, 'running')
-  t_start = time.time()
-  problem = load_problem(config, ref)
-  eig = top_eigen(problem, c, out)
-  times = {'eigen': time.time() - t_start}
+  s = start(config, workdir, 'landscape')
+  ref, run_dir, out, problem, eig = s.ref, s.run_dir, s.out, s.problem, s.eig
+  times = {'eigen': time.time() - s.t_start}
   results, summary = {}, {'checkpoint': ref, 'step': problem.step, 'num_params': problem.dim}
   summary['top_eigenvalues'] = eig.top_values.tolist()
   steps = trajectory_steps(run_dir)
@@ -171,10 +199,7 @@ def run_task(config, workdir: str) -> dict:
   summary['figures'] = figures.all_figures(results, out)
   summary['seconds'] = times
   summary['status'] = 'done'
-  workdir_lib.write_json(out, 'summary.json', _jsonable(summary))
-  workdir_lib.write_status(out, 'done')
-  print(f'[jaxland] landscape done in {time.time() - t_start:.0f}s; results in {out}', flush=True)
-  return {'status': 'done', 'out_dir': out, 'seconds': time.time() - t_start}
+  return finish('landscape', out, summary, s.t_start)
 
 
 def _jsonable(x):
