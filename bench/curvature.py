@@ -323,22 +323,25 @@ def trained_run_operator(run_dir, num_examples):
   """(label, Operator) of a jaxland run's latest checkpoint: the Hessian of its mean training loss
   over the first `num_examples` training examples (BatchNorm eval), as the spectrum task does."""
   from configs import default
-  from jaxland import spectrum, spectrum_report
+  from jaxland import models, spectrum
   from jaxland.data import pipeline, sources
+  from jaxland.rundir import artifacts
+  from jaxland.spectrum import report, settings, task
 
-  run_config = spectrum_report.load_run_config(run_dir)
-  step = spectrum_report.resolve_steps(run_dir, None, ())[0]
+  run_config = artifacts.load_config(run_dir)
+  step = report.resolve_steps(run_dir, None, ())[0]
   dataset = sources.load_dataset(run_config.data)
-  model = spectrum_report.build_model(run_config, dataset.num_classes)
-  init = spectrum_report.init_variables(model, dataset.train[0].shape[1:])
-  params, stats, _ = spectrum_report.load_step(run_dir, step, init.get('batch_stats', {}), 'eval')
+  model = models.from_config(run_config.model, dataset.num_classes)
+  _, init_stats = models.init_variables(model, dataset.train[0].shape[1:], 0)
+  params, stats, _ = artifacts.load_step(run_dir, step, init_stats, 'eval')
   config = default.get_config()
+  config.spectrum = spectrum.defaults()
   config.spectrum.num_examples = num_examples
-  opts = spectrum.options(config)
-  batches, n = spectrum.example_batches(
+  opts = settings.options(config)
+  batches, n = task.example_batches(
     dataset, opts, run_config.data.batch_size, run_config.data.eval_batch_size, pipeline.make_mesh()
   )
-  op = cv.model_operator(model, params, stats, batches, unroll=spectrum._unroll(opts, batches))
+  op = cv.model_operator(model, params, stats, batches, unroll=task._unroll(opts, batches))
   return f'{run_config.model.name} of {run_dir} at step {step}, {n} {dataset.name} examples', op
 
 

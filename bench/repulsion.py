@@ -36,6 +36,7 @@ import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
 from configs import default  # noqa: E402
+from jaxland import distance  # noqa: E402
 from jaxland.data import pipeline  # noqa: E402
 from jaxland.optim import add_anchor  # noqa: E402
 from jaxland.train import loop  # noqa: E402
@@ -69,6 +70,7 @@ def model_config(model: str):
   config.optim.learning_rate = 1e-2
   config.optim.momentum = 0.9
   config.optim.weight_decay = 1e-3
+  config.repulsion = distance.defaults()
   config.repulsion.width = 10.0
   config.repulsion.strength = 1.0
   return config

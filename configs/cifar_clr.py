@@ -49,9 +49,7 @@ def get_config(arg=None):
   sc.name = 'cyclic'
   sc.mode = args.mode
   sc.base_lr = args.max_lr / args.div
-  num_train = config.data.train_subset or 50000 - config.data.val_size
-  steps_per_epoch = num_train // config.data.batch_size
-  sc.step_size_up = max(1, int(round(args.half_epochs * steps_per_epoch)))
+  sc.step_size_up_epochs = args.half_epochs
   sc.cycle_momentum = args.cycle_momentum
   sc.max_momentum, sc.base_momentum = 0.95, 0.85
   return config

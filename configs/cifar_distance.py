@@ -32,6 +32,7 @@ Arguments (comma separated, `name=value`):
 import ml_collections
 
 from configs import common, default
+from jaxland import distance
 
 DEFAULTS = dict(
   smoke=False,
@@ -63,6 +64,7 @@ def apply_distance_args(config, args) -> None:
   config.optim.momentum = 0.9
   config.optim.weight_decay = args.wd
   config.train.num_epochs = args.epochs
+  config.repulsion = distance.defaults()
   r = config.repulsion
   r.enabled = not args.baseline
   r.strength = args.strength

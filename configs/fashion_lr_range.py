@@ -12,6 +12,7 @@ the workdir; results/lr_science/README.md has the measured numbers.
 """
 
 from configs import common, default
+from jaxland import lr
 
 OVERLAY_VALUES = {
   'batch_size': (64, 128, 256),
@@ -35,6 +36,7 @@ def get_config(arg=None):
   )
   config = default.get_config()
   config.task = 'lr_range'
+  config.lr_range = lr.defaults()
   common.fashion_data_and_model(config, args.model, args.train_subset)
   config.optim.momentum = args.momentum
   config.optim.weight_decay = args.wd

@@ -4,13 +4,16 @@ Run:    python -m jaxland.main --config=configs/fashion_mlp.py   (or `make demo`
 Expect: test accuracy about 0.85-0.86 after 2 epochs (>= 0.84 is tested).
 Data:   Debian's /usr/share/datasets/fashion-mnist when present, else TFDS's download when online,
         else scikit-learn's digits (printed loudly).
-`:smoke` trains 50 steps.
+`:smoke` trains 50 steps; `:spectrum` adds config.spectrum, so that
+--config.spectrum.every_steps=50 computes the top of the Hessian spectrum during training.
 """
 
-from configs import default
+from configs import common, default
+from jaxland import spectrum
 
 
 def get_config(arg=None):
+  args = common.parse_arg(arg, smoke=False, spectrum=False)
   config = default.get_config()
   config.data.name = 'fashion_mnist'
   config.data.fallback = 'digits'
@@ -20,7 +23,9 @@ def get_config(arg=None):
   config.optim.momentum = 0.9
   config.train.num_epochs = 2
   config.train.log_every_steps = 100
-  if arg == 'smoke':
+  if args.spectrum:
+    config.spectrum = spectrum.defaults()
+  if args.smoke:
     config.train.max_steps = 50
     config.train.log_every_steps = 10
   return config

@@ -23,8 +23,8 @@ SCHEDULES = ('constant', 'step', 'piecewise', 'cyclic', 'onecycle')
 DEFAULT_LR = {'constant': 0.01, 'step': 0.0464, 'piecewise': 0.0215, 'cyclic': 0.1, 'onecycle': 0.1}
 
 
-def apply_schedule(config, schedule: str, lr: float, total_steps: int) -> None:
-  """Sets config.optim for `schedule` with peak `lr` over `total_steps` iterations."""
+def apply_schedule(config, schedule: str, lr: float) -> None:
+  """Sets config.optim for `schedule` with peak `lr` over the run."""
   if schedule not in SCHEDULES:
     raise ValueError(f'schedule={schedule!r} is invalid; allowed: {SCHEDULES}')
   sc = config.optim.schedule
@@ -36,11 +36,11 @@ def apply_schedule(config, schedule: str, lr: float, total_steps: int) -> None:
       sc.decay_every_epochs = epochs / 3
     sc.gamma = 0.1
   elif schedule == 'piecewise':  # Seed 001: 1000, 100, 100, 300 of 1500 iterations.
-    sc.boundaries_steps = tuple(round(total_steps * f / 1500) for f in (1000, 1100, 1200))
+    sc.boundaries_epochs = tuple(epochs * f / 1500 for f in (1000, 1100, 1200))
     sc.scales = (0.1, 0.1, 0.1)
   elif schedule == 'cyclic':
     sc.base_lr = lr / 4
-    sc.step_size_up = max(1, total_steps // 4)
+    sc.cycles = 2
   elif schedule == 'onecycle':
     sc.div_factor = 4.0
     sc.final_div_factor = 100.0
@@ -71,11 +71,7 @@ def get_config(arg=None):
     jpeg75(config)
   if args.smoke:
     common.smoke(config)
-  num_train = config.data.train_subset or 60000 - config.data.val_size
-  total = (num_train // config.data.batch_size) * config.train.num_epochs
-  if config.train.max_steps:
-    total = min(total, config.train.max_steps)
-  apply_schedule(config, args.schedule, args.lr or DEFAULT_LR[args.schedule], total)
+  apply_schedule(config, args.schedule, args.lr or DEFAULT_LR[args.schedule])
   return config
 
 

@@ -18,9 +18,7 @@ from configs import landscape
 def get_config(arg=None):
   config = landscape.base(arg)
   config.task = 'intervene'
-  boundary = config.optim.schedule.boundaries_steps[0]
-  every = config.train.trajectory_every_steps
   # Snap at the checkpoint and at the last saved point before the LR drop (still at high LR).
-  config.intervene.snap_steps = (-1, (boundary // every) * every)
+  config.intervene.snap_steps = (-1, -2)
   config.intervene.temperatures = (0.1, 1.0, 10.0)  # Eigen-LRs for three posterior temperatures.
   return config

@@ -15,12 +15,16 @@ minima spread as 1/sqrt(b). The CNN takes ~4 min. See results/quadratic/README.m
 """
 
 from configs import common, default
+from jaxland import landscape as landscape_line
+from jaxland.landscape import intervene
 
 
 def base(arg):
   """The training run and the probe settings shared with configs/intervene.py."""
   args = common.parse_arg(arg, model='mlp', smoke=False, jpeg75=False, epochs=0, act='relu')
   config = default.get_config()
+  config.landscape = landscape_line.defaults()
+  config.intervene = intervene.defaults()
   config.data.name = 'fashion_mnist'
   config.data.val_size = 1000
   config.data.train_subset = 4000
@@ -65,14 +69,10 @@ def base(arg):
     _smoke(config)
     epochs = args.epochs or 3
   config.train.num_epochs = epochs
-  steps_per_epoch = (config.data.train_subset or 1500 - config.data.val_size) // (
-    config.data.batch_size
-  )
-  total = steps_per_epoch * epochs
   config.optim.schedule.name = 'piecewise'
-  config.optim.schedule.boundaries_steps = (int(0.75 * total),)
+  config.optim.schedule.boundaries_epochs = (0.75 * epochs,)  # The last quarter at LR / 10.
   config.optim.schedule.scales = (0.1,)
-  config.train.log_every_steps = steps_per_epoch
+  config.train.log_every_steps = 0  # Once per epoch.
   config.train.checkpoint_every_epochs = epochs
   config.train.trajectory_every_steps = 2 if args.smoke else 10
   config.train.save_batch_order = True

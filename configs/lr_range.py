@@ -17,6 +17,7 @@ min_lr = max_lr / 4) and TensorBoard scalars lr_range/* in the workdir.
 """
 
 from configs import cifar_onecycle, common, default
+from jaxland import lr
 
 OVERLAY_VALUES = {
   'batch_size': (128, 256, 512, 1024),
@@ -41,6 +42,7 @@ def get_config(arg=None):
   )
   config = default.get_config()
   config.task = 'lr_range'
+  config.lr_range = lr.defaults()
   common.cifar10_data(config, args.jpeg75, batch_size=args.batch, val_size=5000)
   config.model = cifar_onecycle.resnet(args.depth, 0.9)
   config.optim.learning_rate = 0.1  # Used only when another hyperparameter is swept.

@@ -47,7 +47,7 @@ def get_config(arg=None):
   if args.cpu:
     config.data.train_subset = 5000
     config.data.test_subset = 2000
-    config.train.log_every_steps = 5000 // 128
+    config.train.log_every_steps = 0  # Once per epoch.
     config.train.checkpoint_every_epochs = args.epochs  # Only the final one (orbax is slow here).
     config.train.keep_checkpoints = 1
   if args.smoke:

@@ -30,6 +30,7 @@ spectra: one HVP over 45k examples costs about 3 gradient epochs, so ~1,000 HVPs
 import ml_collections
 
 from configs import common, default
+from jaxland import spectrum
 
 RUNS = {'main': 0.1, 'low1': 0.01, 'low2': 0.001}  # Initial (for low*: constant) LR.
 DROP_EPOCHS = (70, 105)
@@ -61,25 +62,22 @@ def get_config(arg=None):
     config.data.train_subset, config.data.val_size = 512, 128  # The subset is taken after val.
     config.train.num_epochs, config.train.max_steps = 3, 24  # 8 steps per epoch.
     config.train.trajectory_every_steps = 4
-  num_train = config.data.train_subset or 50000 - config.data.val_size
-  steps_per_epoch = num_train // config.data.batch_size
   if args.run == 'main':
     config.optim.schedule.name = 'piecewise'
-    drops = (1, 2) if args.smoke else DROP_EPOCHS
-    config.optim.schedule.boundaries_steps = tuple(e * steps_per_epoch for e in drops)
+    config.optim.schedule.boundaries_epochs = (1, 2) if args.smoke else DROP_EPOCHS
     config.optim.schedule.scales = (0.1, 0.1)
   if args.spectrum:
-    return spectrum_config(config, steps_per_epoch, args.smoke)
+    return spectrum_config(config, args.smoke)
   return config
 
 
-def spectrum_config(train_config, steps_per_epoch: int, smoke: bool):
+def spectrum_config(train_config, smoke: bool):
   """The `spectrum` task for this run (its workdir is the run's, so checkpoint stays '')."""
   config = train_config
   config.task = 'spectrum'
+  config.spectrum = spectrum.defaults()
   s = config.spectrum
-  epochs = (0, 1, 2, 3) if smoke else (0, 6, 57, config.train.num_epochs)
-  s.steps = tuple(e * steps_per_epoch for e in epochs)
+  s.epochs = (0, 1, 2, 3) if smoke else (0, 6, 57, config.train.num_epochs)
   s.num_examples = 128 if smoke else 0
   s.batch_size = 128 if smoke else 1000
   s.top_k, s.bottom_k = (3, 1) if smoke else (50, 10)

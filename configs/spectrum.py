@@ -19,12 +19,14 @@ Args: `:smoke` cuts every count (seconds on CPU); `:ggn`, `:bntrain`, `:float64`
 """
 
 from configs import common, default
+from jaxland import spectrum
 
 
 def get_config(arg=None):
   args = common.parse_arg(arg, smoke=False, ggn=False, bntrain=False, float64=False, n=0)
   config = default.get_config()
   config.task = 'spectrum'
+  config.spectrum = spectrum.defaults()
   s = config.spectrum
   s.num_examples = args.n
   s.top_k = 20

@@ -1,6 +1,6 @@
 """Entry point: python -m jaxland.main --config=configs/<x>.py[:arg] [--workdir=DIR] [--config.k=v].
 
-Parses flags and hands the config to the task it names (jaxland.tasks.TASKS). Kept short on purpose.
+Parses flags and hands the config to jaxland.tasks.run. Kept short on purpose.
 """
 
 import datetime
@@ -12,6 +12,8 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 
 from absl import app, flags, logging  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
+
+from jaxland import tasks, validation  # noqa: E402
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file('config', None, 'Experiment config file.', lock_config=True)
@@ -40,19 +42,13 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   logging.get_absl_handler().addFilter(_QuietLibraries())
-  from jaxland import config as config_lib
-  from jaxland import tasks
-
   config = FLAGS.config
-  try:
-    config_lib.validate(config)
-  except ValueError as e:
-    raise app.UsageError(f'Bad config: {e}') from e
   workdir = FLAGS.workdir or default_workdir(config_flags.get_config_filename(FLAGS['config']))
-  logging.info('Task %s in %s', config.task, workdir)
-  print(f'[jaxland] task {config.task}, workdir {os.path.abspath(workdir)}', flush=True)
-  result = tasks.get_task(config.task)(config, workdir)
-  status = result.get('status', 'done') if isinstance(result, dict) else 'done'
+  try:
+    result = tasks.run(config, workdir)
+  except validation.ConfigError as e:
+    raise app.UsageError(f'Bad config: {e}') from e
+  status = result.get('status', 'done')
   print(f'[jaxland] TensorBoard: tensorboard --logdir {os.path.abspath(workdir)}', flush=True)
   if status != 'done':
     print(

@@ -1,35 +1,49 @@
-"""The table of tasks `config.task` can name: name -> 'module:function(config, workdir)'.
+"""The task table and the one task runner: `run(config, workdir)` validates the config once,
+then runs the task its `task` key names, recording status (running -> done | diverged | failed
+| interrupted, in a finally) and its summary in the task's record directory."""
 
-Kept apart from main.py so config validation can list the names without importing the tasks.
-"""
+import dataclasses
+import functools
+import os
 
-import importlib
+from jaxland import config as config_lib
+from jaxland import training
+from jaxland import validation as v
+from jaxland.data import eda
+from jaxland.distance import ensemble
+from jaxland.landscape import task as landscape_task
+from jaxland.landscape.intervene import task as intervene_task
+from jaxland.lr import range_test
+from jaxland.rundir import workdir as workdir_lib
+from jaxland.spectrum import task as spectrum_task
 
+Task = workdir_lib.Task
+
+# name -> the task, where its record lives, and the research-line sections it reads.
 TASKS = {
-  'train': 'jaxland.train.loop:train_and_evaluate',
-  'eda': 'jaxland.eda:run',
-  'lr_range': 'jaxland.lr_range:run_task',
-  'ensemble': 'jaxland.ensemble:run_task',
-  'spectrum': 'jaxland.spectrum:run_task',
-  'landscape': 'jaxland.landscape.task:run_task',
-  'intervene': 'jaxland.landscape.intervene:run_task',
+  'train': training.TASK,
+  'eda': Task(eda.run, summary_file='eda.json'),
+  'lr_range': Task(range_test.run, guarded=True, sections=('lr_range',)),
+  'ensemble': Task(ensemble.run, ensemble.record_dir, sections=('repulsion',)),
+  'spectrum': Task(spectrum_task.run, spectrum_task.record_dir, sections=('spectrum',)),
+  'landscape': Task(landscape_task.run, landscape_task.record_dir, sections=('landscape',)),
+  'intervene': Task(
+    intervene_task.run, intervene_task.record_dir, sections=('landscape', 'intervene')
+  ),
 }
 
-# Callbacks the training loop builds from the config: 'module:function(config) -> Callback | None'.
-CALLBACKS = [
-  'jaxland.anchors:anchor_callback',
-  'jaxland.spectrum_callback:spectrum_callback',
-]
+
+def validate(config, num_devices: int | None = None) -> None:
+  """The task name, then jaxland.config.validate with the sections that task reads."""
+  v.choice(config, 'task', TASKS)
+  config_lib.validate(config, num_devices, needs=TASKS[config.task].sections)
 
 
-def load(spec: str):
-  """The object named by 'module:attribute'."""
-  module, attribute = spec.split(':')
-  return getattr(importlib.import_module(module), attribute)
-
-
-def get_task(name: str):
-  """The entry function of task `name`."""
-  if name not in TASKS:
-    raise ValueError(f'Unknown task {name!r} (config key task); choose from {sorted(TASKS)}')
-  return load(TASKS[name])
+def run(config, workdir: str, **task_kwargs) -> dict:
+  """Validates `config` once, then runs its task in `workdir` with its record; the summary."""
+  validate(config)
+  print(f'[jaxland] task {config.task}, workdir {os.path.abspath(workdir)}', flush=True)
+  task = TASKS[config.task]
+  if task_kwargs:  # Tests hand the train task extra callbacks.
+    task = dataclasses.replace(task, run=functools.partial(task.run, **task_kwargs))
+  return workdir_lib.run_task(task, config, workdir, config_lib.section_defaults())

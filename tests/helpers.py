@@ -22,8 +22,10 @@ def set_keys(config, overrides: dict):
 
 def digits_config(overrides: dict | None = None):
   """A seconds-long run: an MLP (32 hidden units) on scikit-learn's digits, bundled and always
-  there, batches of 64; `overrides` maps dotted keys to each test's own settings."""
+  there, batches of 64; `overrides` maps dotted keys to each test's own settings. A research
+  line's section (repulsion, lr_range, ...) is added with its defaults when a key names it."""
   from configs import default
+  from jaxland import config as config_lib
 
   config = default.get_config()
   base = {
@@ -32,4 +34,16 @@ def digits_config(overrides: dict | None = None):
     'data.eval_batch_size': 64,
     'model.hidden_sizes': (32,),
   }
-  return set_keys(config, {**base, **(overrides or {})})
+  overrides = {**base, **(overrides or {})}
+  for name, line in config_lib.SECTIONS.items():
+    if any(key.startswith(f'{name}.') for key in overrides):
+      config[name] = line.defaults()
+  return set_keys(config, overrides)
+
+
+def num_train(config) -> int:
+  """Training examples of config's data after its validation split and subset (loaded, not
+  guessed)."""
+  from jaxland import data
+
+  return len(data.load_dataset(config.data).train[1])

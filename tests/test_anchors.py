@@ -8,14 +8,14 @@ import jax
 import numpy as np
 import pytest
 
-from jaxland import anchors, metrics
-from jaxland import config as config_lib
+from jaxland import distance, tasks, training
+from jaxland.distance import anchors
 from jaxland.optim import get_anchors
-from jaxland.train import loop
+from jaxland.output import metrics
+from jaxland.rundir import artifacts
+from jaxland.train import callbacks
 from tests import helpers
 from tests.helpers import flat
-
-SPE = (1500 - 200) // 64  # digits: train minus the validation slice, batch 64 -> 20 steps/epoch
 
 
 def digits_config(num_epochs=3, **repulsion):
@@ -27,7 +27,10 @@ def digits_config(num_epochs=3, **repulsion):
   return helpers.digits_config(overrides | {f'repulsion.{k}': v for k, v in repulsion.items()})
 
 
-class Capture(loop.Callback):
+SPE = helpers.num_train(digits_config()) // 64  # digits less the validation slice: 20 steps/epoch
+
+
+class Capture(callbacks.Callback):
   """Keeps host copies of the state at the end of every epoch."""
 
   def __init__(self):
@@ -38,7 +41,7 @@ class Capture(loop.Callback):
     return {}
 
 
-class StopAt(loop.Callback):
+class StopAt(callbacks.Callback):
   every_steps = 1
 
   def __init__(self, step):
@@ -59,7 +62,8 @@ def record_callbacks(monkeypatch):
     made.append(cb)
     return cb
 
-  monkeypatch.setattr(anchors, 'anchor_callback', recording)
+  table = [recording if f is factory else f for f in training.CALLBACKS]
+  monkeypatch.setattr(training, 'CALLBACKS', table)
   return made
 
 
@@ -67,7 +71,7 @@ def epoch_records(workdir):
   return {int(r['epoch']): r for r in metrics.read_jsonl(workdir) if 'epoch' in r}
 
 
-class WatchCompiles(loop.Callback, logging.Handler):
+class WatchCompiles(callbacks.Callback, logging.Handler):
   """Records every compilation from step `start` on (after the first anchor's own compile)."""
 
   every_steps = 1
@@ -97,7 +101,7 @@ def anchored_run(tmp_path_factory):
   try:
     with pytest.MonkeyPatch.context() as monkeypatch:
       made = record_callbacks(monkeypatch)
-      summary = loop.train_and_evaluate(config, workdir, callbacks=[capture, watch])
+      summary = training.train(config, workdir, callbacks=[capture, watch])
   finally:
     jax.config.update('jax_log_compiles', False)
     logging.getLogger('jax').removeHandler(watch)
@@ -122,7 +126,7 @@ def test_schedules():
 )
 def test_bad_schedule_names_the_key(key, value):
   with pytest.raises(ValueError, match=f'repulsion.{key}'):
-    anchors.anchor_callback(digits_config(**{key: value}))
+    distance.validate_section(digits_config(**{key: value}))
 
 
 def test_distance_metric_equals_numpy_norm(anchored_run):
@@ -153,26 +157,26 @@ def test_anchors_are_the_params_and_snapshots(anchored_run):
   for slot, epoch in ((0, 1), (1, 2)):
     anchor = jax.tree.map(lambda a, s=slot: a[s], stacked)
     np.testing.assert_array_equal(flat(anchor), flat(states[epoch].params))
-    params, batch_stats, info = anchors.load_snapshot(anchors.snapshot_path(workdir, epoch))
+    params, batch_stats, info = artifacts.load_snapshot(artifacts.snapshot_path(workdir, epoch))
     assert info == {'epoch': epoch, 'step': epoch * SPE}
     np.testing.assert_array_equal(flat(params), flat(states[epoch].params))
-  assert [e for e, _ in anchors.list_snapshots(workdir)] == [1, 2]
+  assert [e for e, _ in artifacts.list_snapshots(workdir)] == [1, 2]
 
 
 def test_anchors_survive_interrupt_and_resume(anchored_run, tmp_path):
   full_dir, full_states = anchored_run[:2]
   config = digits_config(enabled=True, strength=1.0, anchor_epochs=(1, 2))
   cut = str(tmp_path / 'cut')
-  first = loop.train_and_evaluate(config, cut, callbacks=[StopAt(SPE + 7)])
+  first = training.train(config, cut, callbacks=[StopAt(SPE + 7)])
   assert first['status'] == 'interrupted'
   restored = {}
 
-  class AtStart(loop.Callback):
+  class AtStart(callbacks.Callback):
     def on_start(self, run):
       restored['opt_state'] = jax.device_get(run.state.opt_state)
 
   capture = Capture()
-  second = loop.train_and_evaluate(config, cut, callbacks=[AtStart(), capture])
+  second = training.train(config, cut, callbacks=[AtStart(), capture])
   assert second['status'] == 'done'
   stacked, active = get_anchors(restored['opt_state'])  # As restored from the checkpoint.
   assert np.asarray(active).tolist()[:2] == [True, False]
@@ -193,7 +197,7 @@ def test_anchor_from_other_run_gives_exactly_its_params(anchored_run, tmp_path, 
   config = digits_config(
     num_epochs=1, enabled=True, anchor_from=f'{source_dir}:{3 * SPE}', start_from_anchor=True
   )
-  loop.train_and_evaluate(config, str(tmp_path), callbacks=[capture])
+  training.train(config, str(tmp_path), callbacks=[capture])
   stacked, active = get_anchors(capture.states[1].opt_state)
   assert np.asarray(active).tolist() == [True, False, False, False]
   np.testing.assert_array_equal(
@@ -214,10 +218,10 @@ def test_setting_anchors_in_the_loop_does_not_retrace(anchored_run):
 
 def test_virtual_anchors_log_but_do_not_change_training(anchored_run, tmp_path):
   plain = Capture()
-  loop.train_and_evaluate(digits_config(), str(tmp_path / 'plain'), callbacks=[plain])
+  training.train(digits_config(), str(tmp_path / 'plain'), callbacks=[plain])
   virtual = Capture()
   vdir = str(tmp_path / 'virtual')
-  loop.train_and_evaluate(digits_config(anchor_epochs=(1, 2)), vdir, callbacks=[virtual])
+  training.train(digits_config(anchor_epochs=(1, 2)), vdir, callbacks=[virtual])
   np.testing.assert_array_equal(flat(virtual.states[3].params), flat(plain.states[3].params))
   records = epoch_records(vdir)
   assert records[3]['anchor/0/distance'] > 0 and records[3]['anchor/grad_norm'] == 0.0
@@ -238,7 +242,7 @@ def test_virtual_anchors_log_but_do_not_change_training(anchored_run, tmp_path):
 )
 def test_distance_configs_validate(module, arg):
   config = importlib.import_module(f'configs.{module}').get_config(arg)
-  config_lib.validate(config)
+  tasks.validate(config)
   assert anchors.anchor_schedule(config)
   if 'schedule=' in arg:  # Snapshots at every restart boundary.
     period = config.optim.schedule.t0_epochs or config.optim.schedule.restart_every_epochs

@@ -6,7 +6,7 @@ import pathlib
 
 import pytest
 
-from jaxland import config as config_lib
+from jaxland import tasks
 
 CONFIG_DIR = pathlib.Path(__file__).parent.parent / 'configs'
 NOT_EXPERIMENTS = {'__init__', 'common'}
@@ -22,7 +22,7 @@ def test_config_validates_and_documents_its_command(name):
   module = load(name)
   assert 'python -m jaxland.main' in (module.__doc__ or ''), f'{name}: docstring lacks its command'
   config = module.get_config()
-  config_lib.validate(config, num_devices=1)
+  tasks.validate(config, num_devices=1)
 
 
 @pytest.mark.parametrize('name', [n for n in NAMES if n != 'default'])  # default: the base.
@@ -31,6 +31,6 @@ def test_smoke_variant_validates(name):
   assert 'arg' in inspect.signature(module.get_config).parameters, f'{name}: get_config(arg)'
   assert 'smoke' in module.__doc__, f'{name}: docstring lacks its :smoke variant'
   config = module.get_config('smoke')
-  config_lib.validate(config, num_devices=1)
+  tasks.validate(config, num_devices=1)
   if config.task == 'train':
     assert config.train.max_steps or config.train.num_epochs <= 3, 'smoke must be short'

@@ -21,7 +21,9 @@ from jax.sharding import PartitionSpec as P
 from PIL import Image
 
 from jaxland import data
-from jaxland.data import offline
+from jaxland.data import offline, pipeline
+from jaxland.train import loop
+from tests import helpers
 
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
@@ -187,7 +189,7 @@ def test_mesh_shardings_and_batch_size_check():
   with pytest.raises(ValueError, match='data.eval_batch_size'):
     data.check_batch_size(100, mesh, key='data.eval_batch_size')
   x, y = _images(40), np.arange(40, dtype=np.int32)
-  dx, dy = data.put_split((x, y), mesh)
+  dx, dy = pipeline.put_global((x, y), data.replicated(mesh))
   assert (
     dx.dtype == jnp.uint8 and dx.sharding.is_fully_replicated and dy.sharding.is_fully_replicated
   )
@@ -204,16 +206,17 @@ def test_mesh_shardings_and_batch_size_check():
   np.testing.assert_allclose(np.asarray(bx), np.asarray(ref))
 
 
-def test_put_splits_replicates_every_split():
-  mesh = data.make_mesh()
-  ds = data.load_dataset(_cfg('digits', val_size=100))
-  on_device = data.put_splits(ds, mesh)
-  assert sorted(on_device) == ['test', 'train', 'val']
-  for name, (images, labels) in on_device.items():
+def test_a_run_replicates_every_split_on_the_devices():
+  config = helpers.digits_config({'data.val_size': 100})
+  run = loop.build_run(config, '', writer=None)
+  ds = data.load_dataset(config.data)
+  assert sorted(run.device_data) == ['test', 'train', 'val']
+  for name, (images, labels) in run.device_data.items():
     assert images.dtype == jnp.uint8 and labels.dtype == jnp.int32
     assert images.sharding.is_fully_replicated
     np.testing.assert_array_equal(np.asarray(images), getattr(ds, name)[0])
-  assert sorted(data.put_splits(data.load_dataset(_cfg('digits')), mesh)) == ['test', 'train']
+  no_val = loop.build_run(helpers.digits_config(), '', writer=None)
+  assert sorted(no_val.device_data) == ['test', 'train']
 
 
 # --- Bundled, synthetic, splits -------------------------------------------------------------------

@@ -7,7 +7,8 @@ import pytest
 from sklearn.datasets import load_digits
 
 from configs import default
-from jaxland import data, eda, tasks
+from jaxland import data, tasks
+from jaxland.data import eda
 
 
 def digits_config(**data_overrides):
@@ -22,7 +23,7 @@ def digits_config(**data_overrides):
 
 def test_eda_task_on_digits(tmp_path):
   config = digits_config(val_size=300)
-  summary = tasks.get_task('eda')(config, str(tmp_path))
+  summary = tasks.run(config, str(tmp_path))
   assert summary['status'] == 'done' and summary['dataset'] == 'digits'
   # Oracle: scikit-learn's own labels; jaxland's digits are its first 1500 (train) / last 297.
   target = load_digits().target

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from configs import default
-from jaxland import ensemble, metrics
-from jaxland.train import loop
+from jaxland import tasks
+from jaxland.distance import ensemble
+from jaxland.output import metrics
 from tests import helpers
 
 RNG = np.random.default_rng(3)
@@ -114,9 +115,9 @@ def test_ensemble_task_on_a_run_with_snapshots(tmp_path):
   overrides['repulsion.snapshot_every'] = 1  # Snapshots after epochs 1 and 2, then the final model.
   config = helpers.digits_config(overrides)
   workdir = str(tmp_path)
-  summary = loop.train_and_evaluate(config, workdir)
+  summary = tasks.run(config, workdir)
   config.task = 'ensemble'
-  result = ensemble.run_task(config, workdir)
+  result = tasks.run(config, workdir)
   assert result['members'] == ['epoch 1', 'epoch 2', 'final']
   # The final member's accuracy is the loop's own test evaluation (a separate code path).
   np.testing.assert_allclose(result['member_accuracy'][-1], summary['final_test_accuracy'])
@@ -129,4 +130,4 @@ def test_ensemble_task_on_a_run_with_snapshots(tmp_path):
   other = default.get_config()
   other.task = 'ensemble'
   with pytest.raises(ValueError, match='config.data'):
-    ensemble.run_task(other, workdir)
+    ensemble.run(other, workdir)

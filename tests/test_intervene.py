@@ -8,7 +8,8 @@ import optax
 import pytest
 
 from jaxland.landscape import dynamics
-from jaxland.landscape import interventions as iv
+from jaxland.landscape.intervene import interventions as iv
+from tests.test_landscape import _hand_loss_and_accuracy
 
 
 def _quadratic(dim=6, seed=0):
@@ -121,7 +122,7 @@ def test_ensemble_metrics_by_hand():
 
 def test_intervene_task_on_digits(tmp_path):
   from configs import intervene as intervene_config
-  from jaxland.landscape import intervene
+  from jaxland import tasks
 
   config = intervene_config.get_config('smoke')
   config.train.max_steps = 12
@@ -133,19 +134,23 @@ def test_intervene_task_on_digits(tmp_path):
   config.landscape.num_top, config.landscape.lanczos_steps = 2, 6
   config.landscape.trace_probes = 2
   config.landscape.per_example_examples = 50
-  summary = intervene.run_task(config, str(tmp_path))
+  summary = tasks.run(config, str(tmp_path))
   out = tmp_path / 'intervene'
   assert summary['status'] == 'done'
   for name in ('snap.csv', 'noise.csv', 'precond.csv', 'precond_directions.csv', 'snap.png'):
     assert (out / name).exists(), name
   rows = (out / 'snap.csv').read_text().splitlines()
   assert len(rows) == 1 + 2 * 3  # Two points, each: nothing snapped, then the 2 top directions.
+  # Nothing snapped at the checkpoint: its test accuracy, computed here by hand.
+  first = dict(zip(rows[0].split(','), rows[1].split(','), strict=True))
+  _, _, accuracy = _hand_loss_and_accuracy(config, str(tmp_path / 'train'), 'test')
+  assert float(first['test_accuracy']) == pytest.approx(accuracy, abs=1e-6)
 
 
 def test_intervene_continuations_and_lr_runs_on_digits(tmp_path):
   """batch1 (continuations with the loop's step) and lr (new runs, annealed) end to end."""
   from configs import intervene as intervene_config
-  from jaxland.landscape import intervene
+  from jaxland import tasks
 
   config = intervene_config.get_config('smoke')
   config.train.max_steps = 12
@@ -154,10 +159,14 @@ def test_intervene_continuations_and_lr_runs_on_digits(tmp_path):
   config.intervene.lr_values = (0.01, 0.1)
   config.landscape.num_top, config.landscape.lanczos_steps = 2, 6
   config.landscape.per_example_examples = 50
-  summary = intervene.run_task(config, str(tmp_path))
+  summary = tasks.run(config, str(tmp_path))
   out = tmp_path / 'intervene'
   assert summary['status'] == 'done'
   assert len((out / 'batch1.csv').read_text().splitlines()) == 1 + 3  # start, two variants.
   lr_rows = (out / 'lr.csv').read_text().splitlines()
   assert len(lr_rows) == 1 + 2 and lr_rows[1].startswith('0.01,')
+  # The LR run's final train loss, computed here by hand from its checkpoint.
+  first = dict(zip(lr_rows[0].split(','), lr_rows[1].split(','), strict=True))
+  loss, _, _ = _hand_loss_and_accuracy(config, str(out / 'lr_runs' / 'lr_0.01'))
+  assert float(first['train_loss']) == pytest.approx(loss, rel=1e-5)
   assert len((out / 'lr_directions.csv').read_text().splitlines()) == 1 + 2 * 2

@@ -326,9 +326,33 @@ def test_stationary_variance_matches_a_heavy_ball_simulation():
 # ------------------------------------------------------------------------------------ the task
 
 
+def _hand_loss_and_accuracy(config, run_dir, split='train'):
+  """Mean cross-entropy (and its gradient norm) and accuracy of a run's checkpoint on `split`,
+  written out here: the data normalised by hand, the model applied directly."""
+  from jaxland import data, models
+  from jaxland.rundir import checkpoints
+
+  dataset = data.load_dataset(config.data)
+  images, labels = getattr(dataset, split)
+  x = jnp.asarray((images.astype(np.float32) / 255.0 - dataset.mean) / dataset.std, jnp.float32)
+  model = models.get_model(**config.model.to_dict(), num_classes=dataset.num_classes)
+  params, batch_stats, _ = checkpoints.load_params(run_dir)
+
+  def loss(p):
+    variables = {'params': p, 'batch_stats': batch_stats} if batch_stats else {'params': p}
+    logits = model.apply(variables, x, train=False)
+    logp = jax.nn.log_softmax(logits.astype(jnp.float32))
+    return -jnp.mean(logp[jnp.arange(len(labels)), labels]), logits
+
+  (value, logits), grad = jax.value_and_grad(loss, has_aux=True)(params)
+  accuracy = float(np.mean(np.argmax(np.asarray(logits), -1) == labels))
+  grad_norm = float(np.sqrt(sum(np.sum(np.square(g)) for g in jax.tree.leaves(grad))))
+  return float(value), grad_norm, accuracy
+
+
 def test_landscape_task_on_digits(tmp_path):
   from configs import landscape as landscape_config
-  from jaxland.landscape import task
+  from jaxland import tasks
 
   config = landscape_config.get_config('smoke')
   config.train.max_steps = 12
@@ -337,15 +361,20 @@ def test_landscape_task_on_digits(tmp_path):
   c = config.landscape
   c.num_top, c.lanczos_steps, c.num_bulk, c.num_bottom, c.trace_probes = 2, 6, 1, 0, 2
   c.num_spectra = 2
-  summary = task.run_task(config, str(tmp_path))
+  summary = tasks.run(config, str(tmp_path))
   out = tmp_path / 'landscape'
   assert summary['status'] == 'done'
   for name in ('lines.csv', 'dynamics.csv', 'trajectory.csv', 'profiles_lines.npz'):
     assert (out / name).exists(), name
   assert (out / 'lines_eigen.png').exists() and (out / 'summary.json').exists()
+  # The line through the checkpoint at t = 0 is the train loss, computed here by hand.
+  loss, grad_norm, _ = _hand_loss_and_accuracy(config, str(tmp_path / 'train'))
+  t, profile_loss, _ = np.load(out / 'profiles_lines.npz')['eig0']
+  np.testing.assert_allclose(profile_loss[np.flatnonzero(t == 0)[0]], loss, rtol=1e-5)
+  np.testing.assert_allclose(summary['lines']['grad_norm'], grad_norm, rtol=1e-4)
   with pytest.raises(ValueError, match='probes'):
     config.landscape.probes = ('nope',)
-    task.run_task(config, str(tmp_path))
+    tasks.run(config, str(tmp_path))
 
 
 def test_eigen_loads_its_own_files_and_spectrum_npz(tmp_path):

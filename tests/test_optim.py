@@ -10,6 +10,8 @@ import numpy as np
 import optax
 import pytest
 
+from jaxland import config as config_lib
+from jaxland import distance
 from jaxland.optim import current_hparams, make_optimizer, set_hparam
 
 
@@ -19,6 +21,8 @@ def _config(**overrides):
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   config = module.get_config()
+  if any(k.startswith('repulsion.') for k in overrides):
+    config.repulsion = distance.defaults()
   for dotted, value in overrides.items():
     *parents, last = dotted.split('.')
     node = config
@@ -282,4 +286,4 @@ def test_set_hparam_unknown_name():
 )
 def test_bad_config_names_the_key(overrides, key):
   with pytest.raises(ValueError, match=key.replace('.', r'\.')):
-    make_optimizer(_config(**overrides), 10, 100)
+    config_lib.validate(_config(**overrides), num_devices=1)

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from jaxland import report
+from jaxland.sweep import report
 
 POINTS = [
   ('p0', 0.1, 2),

@@ -12,6 +12,7 @@ import optax
 import pytest
 from jax.flatten_util import ravel_pytree
 
+from jaxland import distance
 from jaxland.optim import (
   active_anchor_metrics,
   add_anchor,
@@ -233,6 +234,7 @@ def _chain_config(enabled, mode='sum', mask='all'):
   config.optim.learning_rate = 0.1
   config.optim.momentum = 0.9
   config.optim.weight_decay = 0.01
+  config.repulsion = distance.defaults()
   config.repulsion.enabled = enabled
   config.repulsion.mode = mode
   config.repulsion.mask = mask

@@ -16,9 +16,10 @@ from jax.flatten_util import ravel_pytree
 
 from configs import default
 from configs import spectrum as spectrum_config
-from jaxland import checkpoints, data, models, spectrum
-from jaxland.metrics import read_jsonl
-from jaxland.train import loop
+from jaxland import data, models, spectrum, tasks
+from jaxland.output.metrics import read_jsonl
+from jaxland.rundir import artifacts, checkpoints
+from jaxland.spectrum import report
 
 NUM_EXAMPLES = 592  # Two batches of 296 (the eval batch), divisible by the 8 test devices.
 TOP_K = 4
@@ -36,6 +37,7 @@ def _train_config():
   c.train.log_every_steps = 23
   c.train.trajectory_every_steps = 10
   c.train.keep_checkpoints = 5
+  c.spectrum = spectrum.defaults()
   _small_spectrum(c.spectrum)
   c.spectrum.every_steps = CALLBACK_EVERY
   return c
@@ -64,7 +66,7 @@ def _task_config(run_dir, **overrides):
 def trained(tmp_path_factory):
   """A 46-step digits MLP run with trajectory files and the spectrum callback every 20 steps."""
   run_dir = str(tmp_path_factory.mktemp('run'))
-  summary = loop.train_and_evaluate(_train_config(), run_dir)
+  summary = tasks.run(_train_config(), run_dir)
   assert summary['status'] == 'done'
   return run_dir
 
@@ -73,7 +75,7 @@ def trained(tmp_path_factory):
 def task(trained, tmp_path_factory):
   """The task over steps 0 (trajectory), 20 (trajectory) and 46 (checkpoint) in one call."""
   out = str(tmp_path_factory.mktemp('spectrum'))
-  result = spectrum.run_task(_task_config(trained, steps=(0, 20, 46)), out)
+  result = tasks.run(_task_config(trained, steps=(0, 20, 46)), out)
   return out, result
 
 
@@ -188,7 +190,7 @@ def test_task_files_shapes_and_several_steps(task):
 def test_task_eigenpairs_equal_dense_hessian(trained, task, step):
   h, _ = _dense(trained, step)
   values, vectors = _eigh(h)
-  npz = spectrum.spectrum_report.load(os.path.join(task[0], 'spectrum'), step)
+  npz = report.load(os.path.join(task[0], 'spectrum'), step)
   np.testing.assert_allclose(npz['eigenvalues'], values[:TOP_K], rtol=2e-4)
   np.testing.assert_allclose(npz['bottom_eigenvalues'], values[::-1][:2], rtol=2e-3, atol=1e-4)
   assert np.all(npz['residuals'] < 1e-2 * np.abs(npz['eigenvalues']))
@@ -201,25 +203,25 @@ def test_callback_logs_top_eigenvalues_that_match_the_task(trained, task):
   records = read_jsonl(trained)
   logged = {int(r['step']): r for r in records if 'spectrum/top_0' in r}
   assert sorted(logged) == [0, 20, 40]
-  npz = spectrum.spectrum_report.load(os.path.join(task[0], 'spectrum'), 20)
+  npz = report.load(os.path.join(task[0], 'spectrum'), 20)
   for i in range(TOP_K):
     np.testing.assert_allclose(logged[20][f'spectrum/top_{i}'], npz['eigenvalues'][i], rtol=1e-5)
-  saved = spectrum.spectrum_report.load(os.path.join(trained, 'spectrum'), 40)
+  saved = report.load(os.path.join(trained, 'spectrum'), 40)
   assert saved['eigenvectors'].shape == (TOP_K, 610)
 
 
 def test_ggn_and_block_match_dense_oracles(trained, tmp_path):
   ggn, _ = _dense(trained, 46, kind='ggn')
   fast = dict(plots=False, slq_probes=0, trace_probes=0)
-  spectrum.run_task(_task_config(trained + ':46', kind='ggn', **fast), str(tmp_path))
-  npz = spectrum.spectrum_report.load(str(tmp_path / 'spectrum_ggn'), 46)
+  tasks.run(_task_config(trained + ':46', kind='ggn', **fast), str(tmp_path))
+  npz = report.load(str(tmp_path / 'spectrum_ggn'), 46)
   values, vectors = _eigh(ggn)
   np.testing.assert_allclose(npz['eigenvalues'], values[:TOP_K], rtol=2e-4)
   _check_vectors(npz, values, vectors)
 
   h, _ = _dense(trained, 46)
-  spectrum.run_task(_task_config(trained + ':46', block='Dense_1', **fast), str(tmp_path))
-  npz = spectrum.spectrum_report.load(str(tmp_path / 'spectrum_Dense_1'), 46)
+  tasks.run(_task_config(trained + ':46', block='Dense_1', **fast), str(tmp_path))
+  npz = report.load(str(tmp_path / 'spectrum_Dense_1'), 46)
   idx = np.arange(520, 610)  # Dense_1's bias and kernel in ravel order (sorted keys).
   values, vectors = _eigh(h[np.ix_(idx, idx)])
   np.testing.assert_allclose(npz['eigenvalues'], values[:TOP_K], rtol=2e-4)
@@ -230,10 +232,10 @@ def test_ggn_and_block_match_dense_oracles(trained, tmp_path):
 
 
 def test_float64_matches_dense_hessian_more_tightly(trained, tmp_path):
-  spectrum.run_task(
+  tasks.run(
     _task_config(trained, float64=True, plots=False, slq_probes=0, trace_probes=0), str(tmp_path)
   )
-  npz = spectrum.spectrum_report.load(str(tmp_path / 'spectrum'), 46)
+  npz = report.load(str(tmp_path / 'spectrum'), 46)
   assert npz['eigenvectors'].dtype == np.float64 and not np.size(npz['density'])
   values, _ = _eigh(_dense(trained, 46)[0])
   np.testing.assert_allclose(npz['eigenvalues'], values[:TOP_K], rtol=1e-6)
@@ -253,15 +255,14 @@ def test_float64_matches_dense_hessian_more_tightly(trained, tmp_path):
 )
 def test_bad_options_raise_value_errors_naming_the_key(trained, tmp_path, key, value, match):
   with pytest.raises(ValueError, match=match):
-    spectrum.run_task(_task_config(trained, **{key: value}), str(tmp_path))
+    tasks.run(_task_config(trained, **{key: value}), str(tmp_path))
 
 
 def test_trajectory_steps_take_batch_stats_from_init_or_the_nearest_checkpoint(tmp_path):
   """Trajectory files hold params only: BatchNorm statistics at step 0 are the initial ones,
   elsewhere the nearest checkpoint's; a checkpoint step gives its own; train mode needs none."""
   model = models.get_model('mlp', hidden_sizes=(4,), batch_norm=True, num_classes=10)
-  variables = spectrum.spectrum_report.init_variables(model, (8, 8, 1))
-  params, init_stats = variables['params'], variables['batch_stats']
+  params, init_stats = models.init_variables(model, (8, 8, 1), 0)
   run_dir = str(tmp_path)
   manager = checkpoints.make_manager(run_dir, keep=5)
   marked = {}
@@ -274,24 +275,24 @@ def test_trajectory_steps_take_batch_stats_from_init_or_the_nearest_checkpoint(t
   manager.close()
   shifted = jax.tree.map(lambda a: np.asarray(a) + 1.0, params)
   for step in (0, 15):
-    loop.save_trajectory(run_dir, step, shifted)
+    artifacts.save_trajectory(run_dir, step, shifted)
 
   def stats_value(stats):
     return float(np.asarray(stats['BatchNorm_0']['mean']).ravel()[0])
 
-  p, stats, info = spectrum.spectrum_report.load_step(run_dir, 0, init_stats, 'eval')
+  p, stats, info = artifacts.load_step(run_dir, 0, init_stats, 'eval')
   assert stats_value(stats) == 0.0 and info['source'] == 'trajectory'
   np.testing.assert_array_equal(p['Dense_0']['kernel'], shifted['Dense_0']['kernel'])
-  _, stats, info = spectrum.spectrum_report.load_step(run_dir, 15, init_stats, 'eval')
+  _, stats, info = artifacts.load_step(run_dir, 15, init_stats, 'eval')
   assert stats_value(stats) == 10.0 and info['batch_stats_source'] == 'checkpoint 10 (nearest)'
-  _, stats, info = spectrum.spectrum_report.load_step(run_dir, 30, init_stats, 'eval')
+  _, stats, info = artifacts.load_step(run_dir, 30, init_stats, 'eval')
   assert stats_value(stats) == 30.0 and info['source'] == 'checkpoint'
-  _, stats, info = spectrum.spectrum_report.load_step(run_dir, 15, init_stats, 'train')
+  _, stats, info = artifacts.load_step(run_dir, 15, init_stats, 'train')
   assert stats_value(stats) == 0.0 and 'unused' in info['batch_stats_source']
-  assert spectrum.spectrum_report.resolve_steps(run_dir, None, (-1, 0, 15)) == [0, 15, 30]
+  assert report.resolve_steps(run_dir, None, (-1, 0, 15)) == [0, 15, 30]
   with pytest.raises(ValueError, match='no checkpoint'):
-    spectrum.spectrum_report.resolve_steps(run_dir, None, (20,))
+    report.resolve_steps(run_dir, None, (20,))
   no_ckpt = str(tmp_path / 'traj_only')
-  loop.save_trajectory(no_ckpt, 15, shifted)
+  artifacts.save_trajectory(no_ckpt, 15, shifted)
   with pytest.raises(ValueError, match="bn_mode='train'"):
-    spectrum.spectrum_report.load_step(no_ckpt, 15, init_stats, 'eval')
+    artifacts.load_step(no_ckpt, 15, init_stats, 'eval')

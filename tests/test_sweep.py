@@ -9,8 +9,9 @@ import ml_collections
 import numpy as np
 import pytest
 
-from jaxland import sweep, sweep_run
-from jaxland.train import loop
+from jaxland import sweep, tasks
+from jaxland.sweep import run as sweep_run
+from jaxland.train import callbacks
 from tests import helpers
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -133,7 +134,7 @@ def test_slot_env_shares_cores_and_gpus():
 # --- Real runs --------------------------------------------------------------------------------
 
 
-class StopAt(loop.Callback):
+class StopAt(callbacks.Callback):
   """Asks the loop to stop (as SIGTERM does) after step `step`."""
 
   def __init__(self, step):
@@ -155,7 +156,7 @@ def test_runs_skip_done_and_resume_interrupted(tmp_path, capsys):
   points = sweep.resolve(config)
   a, b = (os.path.join(workdir, p.name) for p in points)
   # Point b is interrupted at step 10, as a killed job would leave it (checkpoint + status).
-  summary = loop.train_and_evaluate(sweep.point_config(config, points[1]), b, [StopAt(10)])
+  summary = tasks.run(sweep.point_config(config, points[1]), b, callbacks=[StopAt(10)])
   assert summary['status'] == 'interrupted'
 
   assert sweep_run.run(config, workdir) == {points[0].name: 'done', points[1].name: 'done'}

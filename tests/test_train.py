@@ -6,26 +6,23 @@ import os
 import signal
 
 import jax
+import ml_collections
 import numpy as np
 import pytest
 
-from configs import default
-from jaxland import checkpoints, metrics
-from jaxland import config as config_lib
+from jaxland import tasks
 from jaxland.data import pipeline
-from jaxland.train import loop
-from tests import helpers
-from tests.helpers import flat
+from jaxland.output import metrics
+from jaxland.rundir import checkpoints, workdir
+from jaxland.train import callbacks, loop
+from tests.helpers import digits_config, flat, num_train
+
+# The runs below: 3 epochs of the digits MLP, 200 examples held out, logged every 5 steps.
+RUN = {'data.val_size': 200, 'optim.learning_rate': 0.05}
+RUN |= {'train.num_epochs': 3, 'train.log_every_steps': 5}
 
 
-def digits_config(**train):
-  """A seconds-long run: MLP on scikit-learn's digits (always available)."""
-  overrides = {'data.val_size': 200, 'optim.learning_rate': 0.05}
-  overrides |= {'train.num_epochs': 3, 'train.log_every_steps': 5}
-  return helpers.digits_config(overrides | {f'train.{k}': v for k, v in train.items()})
-
-
-class StopAt(loop.Callback):
+class StopAt(callbacks.Callback):
   """Asks the loop to stop at a given step, as SIGTERM does (or sends a real signal)."""
 
   every_steps = 1
@@ -43,7 +40,7 @@ class StopAt(loop.Callback):
 
 
 def test_run_logs_metrics_status_and_learns(tmp_path):
-  summary = loop.train_and_evaluate(digits_config(), str(tmp_path))
+  summary = tasks.run(digits_config(RUN), str(tmp_path))
   assert summary['status'] == 'done'
   assert summary['final_test_accuracy'] > 0.85  # digits MLP: ~0.95 after 3 epochs
   records = metrics.read_jsonl(str(tmp_path))
@@ -67,12 +64,12 @@ def test_run_logs_metrics_status_and_learns(tmp_path):
 
 @pytest.mark.parametrize('send_signal', [None, signal.SIGTERM])
 def test_kill_and_resume_equals_uninterrupted(tmp_path, send_signal):
-  full = loop.train_and_evaluate(digits_config(), str(tmp_path / 'full'))
+  full = tasks.run(digits_config(RUN), str(tmp_path / 'full'))
   cut = str(tmp_path / 'cut')
-  first = loop.train_and_evaluate(digits_config(), cut, callbacks=[StopAt(13, send_signal)])
+  first = tasks.run(digits_config(RUN), cut, callbacks=[StopAt(13, send_signal)])
   assert first['status'] == 'interrupted' and first['step'] == 13
   assert json.load(open(os.path.join(cut, 'status.json')))['status'] == 'interrupted'
-  second = loop.train_and_evaluate(digits_config(), cut)
+  second = tasks.run(digits_config(RUN), cut)
   assert second['status'] == 'done' and second['step'] == full['step']
   a, _, _ = checkpoints.load_params(str(tmp_path / 'full'))
   b, _, _ = checkpoints.load_params(cut)
@@ -88,7 +85,7 @@ class CompileLog(logging.Handler):
     self.messages.append(record.getMessage())
 
 
-class WatchCompiles(loop.Callback):
+class WatchCompiles(callbacks.Callback):
   """From the end of epoch 1 on, records every compilation."""
 
   def __init__(self, handler):
@@ -105,7 +102,9 @@ def test_no_recompilation_after_first_epoch(tmp_path):
   handler = CompileLog()
   try:
     loop.train_and_evaluate(
-      digits_config(trajectory_every_steps=7), str(tmp_path), callbacks=[WatchCompiles(handler)]
+      digits_config(RUN | {'train.trajectory_every_steps': 7}),
+      str(tmp_path),
+      callbacks=[WatchCompiles(handler)],
     )
   finally:
     jax.config.update('jax_log_compiles', False)
@@ -115,10 +114,11 @@ def test_no_recompilation_after_first_epoch(tmp_path):
 
 
 def test_trajectory_and_batch_order_are_saved_and_replayable(tmp_path):
-  config = digits_config(trajectory_every_steps=10, save_batch_order=True, num_epochs=2)
+  overrides = {'train.trajectory_every_steps': 10, 'train.save_batch_order': True}
+  config = digits_config(RUN | overrides | {'train.num_epochs': 2})
   loop.train_and_evaluate(config, str(tmp_path))
   saved = sorted(os.listdir(tmp_path / 'trajectory'))
-  n_train = 1500 - 200  # digits' train split minus the validation slice
+  n_train = num_train(config)
   spe = n_train // 64
   assert saved[0] == 'params_00000000.npz'
   assert [int(s[7:15]) for s in saved] == list(range(0, 2 * spe + 1, 10))
@@ -127,16 +127,16 @@ def test_trajectory_and_batch_order_are_saved_and_replayable(tmp_path):
 
 
 def test_diverging_run_stops_cleanly(tmp_path):
-  config = digits_config(log_every_steps=1)
+  config = digits_config(RUN | {'train.log_every_steps': 1})
   config.optim.learning_rate = 1e6
-  summary = loop.train_and_evaluate(config, str(tmp_path))
+  summary = tasks.run(config, str(tmp_path))
   assert summary['status'] == 'diverged'
   assert 'non-finite' in summary['message']
   assert json.load(open(tmp_path / 'status.json'))['status'] == 'diverged'
 
 
 def test_early_stopping_keeps_best(tmp_path):
-  config = digits_config(early_stopping_patience=1, num_epochs=6)
+  config = digits_config(RUN | {'train.early_stopping_patience': 1, 'train.num_epochs': 6})
   config.optim.learning_rate = 1e-12  # nothing improves after epoch 1
   summary = loop.train_and_evaluate(config, str(tmp_path))
   assert summary['epoch'] == 2 and 'early stopping' in summary['message']
@@ -144,20 +144,17 @@ def test_early_stopping_keeps_best(tmp_path):
 
 
 def test_workdir_with_other_config_is_refused(tmp_path):
-  loop.train_and_evaluate(digits_config(num_epochs=1), str(tmp_path))
-  other = digits_config(num_epochs=1)
+  tasks.run(digits_config(RUN | {'train.num_epochs': 1}), str(tmp_path))
+  other = digits_config(RUN | {'train.num_epochs': 1})
   other.optim.learning_rate = 0.1
   with pytest.raises(ValueError, match='different config.*optim.learning_rate'):
-    loop.train_and_evaluate(other, str(tmp_path))
+    tasks.run(other, str(tmp_path))
   other.overwrite = True
-  assert loop.train_and_evaluate(other, str(tmp_path))['status'] == 'done'
+  assert tasks.run(other, str(tmp_path))['status'] == 'done'
 
 
 def test_workdir_accepts_keys_added_since_the_run_was_saved(tmp_path):
   """An old run's config.json lacks options added later: resuming takes them at their values."""
-  import ml_collections
-
-  from jaxland import workdir
 
   def config(**extra):
     c = ml_collections.ConfigDict({'overwrite': False, 'optim': {'lr': 0.1, **extra}})
@@ -177,7 +174,7 @@ def test_workdir_accepts_keys_added_since_the_run_was_saved(tmp_path):
 def test_eight_devices_equal_one_device():
   """Same global batch over an 8-device mesh and a 1-device mesh: same losses and params."""
   assert jax.device_count() == 8
-  config = digits_config()
+  config = digits_config(RUN)
   config.model.batch_norm = True
   results = []
   for devices in (jax.devices()[:1], jax.devices()):
@@ -215,14 +212,9 @@ BAD_CONFIGS = [
 
 @pytest.mark.parametrize('key,value,message', BAD_CONFIGS)
 def test_bad_config_names_key_and_choices(key, value, message):
-  config = default.get_config()
-  node = config
-  *parents, leaf = key.split('.')
-  for p in parents:
-    node = node[p]
-  node[leaf] = value
+  config = digits_config({key: value})
   with pytest.raises(ValueError, match=message):
-    config_lib.validate(config, num_devices=8)
+    tasks.validate(config, num_devices=8)
 
 
 @pytest.mark.realdata

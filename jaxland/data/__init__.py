@@ -11,8 +11,6 @@ from jaxland.data.pipeline import eval_batch as eval_batch
 from jaxland.data.pipeline import eval_batches as eval_batches
 from jaxland.data.pipeline import make_mesh as make_mesh
 from jaxland.data.pipeline import normalize as normalize
-from jaxland.data.pipeline import put_split as put_split
-from jaxland.data.pipeline import put_splits as put_splits
 from jaxland.data.pipeline import replicated as replicated
 from jaxland.data.pipeline import steps_per_epoch as steps_per_epoch
 from jaxland.data.pipeline import train_batch as train_batch

@@ -83,23 +83,6 @@ def put_global(tree, sharding: jax.sharding.Sharding):
   return jax.tree.map(put, tree)
 
 
-def put_split(split, target: Mesh | jax.sharding.Sharding):
-  """(uint8 images, int32 labels) numpy -> device arrays, replicated over a mesh (or a sharding)."""
-  images, labels = split
-  sharding = replicated(target) if isinstance(target, Mesh) else target
-  return jax.device_put(np.asarray(images, np.uint8), sharding), jax.device_put(
-    np.asarray(labels, np.int32), sharding
-  )
-
-
-def put_splits(dataset, target: Mesh | jax.sharding.Sharding) -> dict:
-  """{'train', 'val' (when held out), 'test'} of a sources.Dataset -> device (images, labels)."""
-  names = ('train', 'val', 'test')
-  return {
-    n: put_split(getattr(dataset, n), target) for n in names if getattr(dataset, n) is not None
-  }
-
-
 # --- Orders ---------------------------------------------------------------------------------------
 
 

@@ -17,6 +17,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxland.landscape.lines import sample_minibatches
+
 
 def overlap(va, vb) -> np.ndarray:
   """|V_a V_b^T| [k_a, k_b] for row-vector bases."""
@@ -81,8 +83,6 @@ def minibatch_gradient_projections(
   """Projections u_j . g_B of num_batches minibatch gradients (size batch_size, drawn without
   replacement) on the rows of `vectors`: {'proj' [M, k], 'sq_norm' [M]}; their variance over
   batches is the gradient noise along each direction."""
-  from jaxland.landscape.lines import sample_minibatches
-
   idx = jnp.asarray(sample_minibatches(int(y.shape[0]), batch_size, num_batches, seed))
   proj, sq = _batch_grad_projections(
     jnp.asarray(theta, jnp.float32),

@@ -7,8 +7,8 @@ import os
 
 import numpy as np
 
-from jaxland import plots
 from jaxland.landscape import fits
+from jaxland.output import plots
 
 
 def _rows(result, **match):

@@ -66,10 +66,6 @@ def quadratic_range(ts, losses, l0, slope, curvature, tol: float = 0.1) -> float
   return radius
 
 
-def _quartic(t, a, b, c, d, e):
-  return a + b * t + 0.5 * c * t**2 + d * t**3 + e * t**4
-
-
 def _pseudo_huber(t, a, b, t0, k, delta):
   """a + b (t - t0) + k delta^2 (sqrt(1 + ((t - t0)/delta)^2) - 1): curvature k at t0,
   asymptotically linear with slopes b -+ k delta (softmax cross-entropy's far-field shape)."""

@@ -12,19 +12,20 @@ decomposition code runs on an explicit quadratic in the tests.
 
 import copy
 import dataclasses
-import json
 import os
 from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from jaxland import checkpoints, data, models
-from jaxland import workdir as workdir_lib
+from jaxland import data, models, training
 from jaxland.data import pipeline
+from jaxland.rundir import checkpoints
+from jaxland.rundir import workdir as workdir_lib
 from jaxland.train import steps
 
 # Config sections that describe probes, not training: dropped from the training run's config so
@@ -49,6 +50,10 @@ class Problem:
   @property
   def dim(self) -> int:
     return int(self.flat.size)
+
+  @property
+  def num_train(self) -> int:
+    return int(self.splits['train'][1].shape[0])
 
   def with_params(self, params, step: int | None = None) -> 'Problem':
     """The same model and data at other params (e.g. a trajectory point)."""
@@ -128,13 +133,6 @@ def normalised_splits(dataset, names=('train', 'val', 'test')) -> dict:
   return out
 
 
-def build_model(config, dataset):
-  """The Flax model of config.model (num_classes from the dataset unless set)."""
-  kwargs = config.model.to_dict()
-  kwargs.setdefault('num_classes', dataset.num_classes)
-  return models.get_model(**kwargs)
-
-
 def make_problem(model, params, batch_stats, splits, step=0) -> Problem:
   """A Problem from its pieces (params: any pytree of float arrays)."""
   params = jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), params)
@@ -155,22 +153,15 @@ def make_problem(model, params, batch_stats, splits, step=0) -> Problem:
 def load_problem(config, ref: str) -> Problem:
   """The checkpoint '<run dir>[:step]' of a run trained with config's data and model sections."""
   run_dir, _ = checkpoints.parse_checkpoint_ref(ref)
-  check_same_run(config, run_dir)
+  workdir_lib.check_same_run(config, run_dir)
   dataset = data.load_dataset(config.data)
-  model = build_model(config, dataset)
+  model = models.from_config(config.model, dataset.num_classes)
   params, batch_stats, step = checkpoints.load_params(ref)
   return make_problem(model, params, batch_stats, normalised_splits(dataset), step)
 
 
-def check_same_run(config, run_dir: str) -> None:
-  """Raises ValueError unless run_dir was trained with config's data and model sections."""
-  workdir_lib.check_same_run(config, run_dir)
-
-
 def training_config(config):
   """A copy of config that trains (task 'train'), without the probe sections."""
-  import ml_collections
-
   d = copy.deepcopy(config.to_dict())
   for section in PROBE_SECTIONS:
     d.pop(section, None)
@@ -191,43 +182,13 @@ def resolve_run(config, workdir: str) -> str:
 
 def ensure_trained(config, train_dir: str) -> str:
   """Trains config (task 'train') into train_dir unless a finished run of it is there."""
-  from jaxland.train import loop
-
   cfg = training_config(config)
-  saved = os.path.join(train_dir, 'config.json')
-  same = False
-  if os.path.exists(saved):
-    with open(saved) as f:
-      same = json.load(f) == workdir_lib.config_dict(cfg)
+  same = workdir_lib.saved_config(train_dir) == workdir_lib.config_dict(cfg)
   if not (same and workdir_lib.read_status(train_dir).get('status') == 'done'):
-    summary = loop.train_and_evaluate(cfg, train_dir)
+    summary = workdir_lib.run_task(training.TASK, cfg, train_dir)
     if summary['status'] != 'done':
       raise RuntimeError(f'training in {train_dir} ended with status {summary["status"]!r}')
   return train_dir
-
-
-def trajectory_steps(run_dir: str) -> list[int]:
-  """Steps of the params saved under run_dir/trajectory (train.trajectory_every_steps)."""
-  directory = os.path.join(run_dir, 'trajectory')
-  if not os.path.isdir(directory):
-    return []
-  names = [n for n in os.listdir(directory) if n.startswith('params_') and n.endswith('.npz')]
-  return sorted(int(n[len('params_') : -len('.npz')]) for n in names)
-
-
-def load_trajectory_params(run_dir: str, step: int, template):
-  """The params saved at `step` (flat 'Dense_0/kernel' keys) as a pytree shaped like template."""
-  path = os.path.join(run_dir, 'trajectory', f'params_{step:08d}.npz')
-  with np.load(path) as f:
-    saved = {k: f[k] for k in f.files}
-  leaves = []
-  paths, treedef = jax.tree_util.tree_flatten_with_path(template)
-  for key_path, leaf in paths:
-    key = '/'.join(str(getattr(k, 'key', k)) for k in key_path)
-    if key not in saved or saved[key].shape != np.shape(leaf):
-      raise ValueError(f'{path}: no parameter {key!r} of shape {np.shape(leaf)}')
-    leaves.append(saved[key])
-  return jax.tree.unflatten(treedef, leaves)
 
 
 def predict(problem: Problem, split: str, flat=None, batch_size: int = 1000) -> np.ndarray:

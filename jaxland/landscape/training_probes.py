@@ -6,10 +6,12 @@ returns a dict with 'rows', 'arrays' and 'summary'; settings come from config.la
 import time
 
 import numpy as np
+from jax.flatten_util import ravel_pytree
 
 from jaxland.landscape import dynamics, fits, lines, per_example
 from jaxland.landscape import eigen as eigen_lib
-from jaxland.landscape.problem import Problem, load_trajectory_params
+from jaxland.landscape.problem import Problem
+from jaxland.rundir import artifacts
 
 
 def spectra_over_training(problem: Problem, eig: eigen_lib.Eigen, c, run_dir, steps) -> dict:
@@ -21,7 +23,7 @@ def spectra_over_training(problem: Problem, eig: eigen_lib.Eigen, c, run_dir, st
   chosen = [steps[i] for i in picks if steps[i] != problem.step][: c.num_spectra - 1]
   eigs = {}
   for s in chosen:
-    p = problem.with_params(load_trajectory_params(run_dir, s, problem.params), step=s)
+    p = problem.with_params(artifacts.load_trajectory(run_dir, s, problem.params), step=s)
     eigs[s] = eigen_lib.compute_from(p, c)
   eigs[problem.step] = eig
   order = sorted(eigs)
@@ -65,10 +67,8 @@ def trajectory(problem: Problem, eig: eigen_lib.Eigen, c, run_dir, steps, lr_at)
   idx = picks['top'] + picks['bulk']
   vectors = eig.vectors[idx]
   thetas = []
-  from jax.flatten_util import ravel_pytree
-
   for s in steps:
-    params = load_trajectory_params(run_dir, s, problem.params)
+    params = artifacts.load_trajectory(run_dir, s, problem.params)
     thetas.append(np.asarray(ravel_pytree(params)[0], np.float32))
   thetas = np.stack(thetas)
   proj = dynamics.project_trajectory(thetas, problem.flat, vectors)

@@ -1,5 +1,12 @@
 """The model zoo: MLP, seed ConvNets, CIFAR ResNets and MobileNetV2, built by name."""
 
-from jaxland.models.registry import MODELS, allowed_kwargs, get_model, model_names
+from jaxland.models.registry import (
+  MODELS,
+  allowed_kwargs,
+  from_config,
+  get_model,
+  init_variables,
+  model_names,
+)
 
-__all__ = ['MODELS', 'allowed_kwargs', 'get_model', 'model_names']
+__all__ = ['MODELS', 'allowed_kwargs', 'from_config', 'get_model', 'init_variables', 'model_names']

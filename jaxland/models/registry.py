@@ -13,6 +13,7 @@ import functools
 from typing import Any
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 from jaxland.models.convnet import ConvNet
@@ -92,3 +93,17 @@ def get_model(name: str, **kwargs) -> nn.Module:
   if 'dtype' in kwargs:
     kwargs['dtype'] = canonical_dtype(kwargs['dtype'])
   return factory(**kwargs)
+
+
+def from_config(model_config, num_classes: int) -> nn.Module:
+  """The model of a config.model section (num_classes from the data unless the section sets it)."""
+  kwargs = model_config.to_dict() if hasattr(model_config, 'to_dict') else dict(model_config)
+  kwargs.setdefault('num_classes', num_classes)
+  return get_model(**kwargs)
+
+
+def init_variables(model: nn.Module, input_shape, seed: int):
+  """Initial (params, batch_stats) of `model` for inputs of `input_shape` (no batch axis)."""
+  x = jnp.zeros((1, *input_shape), jnp.float32)
+  variables = jax.jit(lambda k: model.init({'params': k}, x, train=False))(jax.random.PRNGKey(seed))
+  return variables['params'], variables.get('batch_stats', {})

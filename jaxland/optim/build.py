@@ -63,52 +63,20 @@ def _constant(value):
 
 
 def uses_repulsion(config) -> bool:
-  """Repulsion sits in the chain when enabled or when anchors are set (virtual, strength 0)."""
-  r = config.repulsion
-  return bool(r.enabled or tuple(r.anchor_epochs) or r.anchor_every or r.anchor_from)
-
-
-def _validate(config):
-  o, r = config.optim, config.repulsion
-  checks = [
-    ('optim.name', o.name, o.name in OPTIMIZERS, ' | '.join(OPTIMIZERS)),
-    ('optim.momentum', o.momentum, 0 <= o.momentum < 1, '[0, 1)'),
-    ('optim.b1', o.b1, 0 <= o.b1 < 1, '[0, 1)'),
-    ('optim.b2', o.b2, 0 <= o.b2 < 1, '[0, 1)'),
-    ('optim.eps', o.eps, o.eps >= 0, '>= 0'),
-    ('optim.weight_decay', o.weight_decay, o.weight_decay >= 0, '>= 0'),
-    (
-      'optim.decoupled_weight_decay',
-      o.decoupled_weight_decay,
-      o.decoupled_weight_decay >= 0,
-      '>= 0',
-    ),
-    ('optim.grad_clip_norm', o.grad_clip_norm, o.grad_clip_norm >= 0, '>= 0 (0 = off)'),
-    ('repulsion.mode', r.mode, r.mode in repulsion_lib.MODES, ' | '.join(repulsion_lib.MODES)),
-    ('repulsion.mask', r.mask, r.mask in MASKS, ' | '.join(MASKS)),
-    ('repulsion.strength', r.strength, r.strength >= 0, '>= 0'),
-  ]
-  for key, value, ok, allowed in checks:
-    if not ok:
-      raise ValueError(f'{key}={value!r} is invalid; allowed: {allowed}')
-  if o.name != 'sgd' and o.nesterov:
-    raise ValueError(f'optim.nesterov=True is invalid with optim.name={o.name!r}; allowed: sgd')
-  if o.name == 'adamw' and o.weight_decay > 0 and o.decoupled_weight_decay == 0:
-    raise ValueError(
-      'optim.name=adamw with optim.weight_decay>0 (coupled L2) and no decoupled decay: '
-      "PyTorch AdamW's weight_decay is optim.decoupled_weight_decay here; "
-      'use optim.name=adam for coupled L2'
-    )
+  """Repulsion sits in the chain when the config's repulsion section (jaxland.distance) enables
+  it or sets anchors (virtual ones, strength 0, when not enabled)."""
+  r = config.get('repulsion')
+  return r is not None and bool(
+    r.enabled or tuple(r.anchor_epochs) or r.anchor_every or r.anchor_from
+  )
 
 
 def make_optimizer(config, steps_per_epoch, total_steps) -> optax.GradientTransformationExtraArgs:
-  """The full optimizer of `config` (reads config.optim and config.repulsion); see module doc."""
-  _validate(config)
-  o, r = config.optim, config.repulsion
+  """The full optimizer of a validated `config` (config.optim, and config.repulsion when it is
+  used); see the module doc."""
+  o, r = config.optim, config.get('repulsion')
   sched = schedules.make_schedules(o, steps_per_epoch, total_steps)
   base_momentum = o.momentum if o.name == 'sgd' else o.b1
-  if o.name == 'sgd' and o.nesterov and base_momentum == 0 and sched['momentum'] is None:
-    raise ValueError('optim.nesterov=True needs optim.momentum > 0 (as in PyTorch)')
   fns = {
     'learning_rate': sched['learning_rate'],
     'momentum': sched['momentum'] or _constant(base_momentum),

@@ -33,6 +33,8 @@ import jax.numpy as jnp
 import optax
 from optax._src.base import NO_PARAMS_MSG  # Not re-exported by optax; the standard message.
 
+from jaxland.validation import ConfigError
+
 MODES = ('sum', 'merged', 'l2')
 
 
@@ -171,11 +173,11 @@ def repulsion(
       only True leaves count in the distance and receive the force (e.g. `kernel_mask`).
   """
   if mode not in MODES:
-    raise ValueError(f'repulsion.mode={mode!r} is invalid; allowed: {" | ".join(MODES)}')
+    raise ConfigError('repulsion.mode', mode, f'choose from {list(MODES)}')
   if not width > 0:
-    raise ValueError(f'repulsion.width={width!r} is invalid; allowed: > 0')
+    raise ConfigError('repulsion.width', width, 'must be > 0')
   if int(capacity) != capacity or capacity < 1:
-    raise ValueError(f'repulsion.capacity={capacity!r} is invalid; allowed: an int >= 1')
+    raise ConfigError('repulsion.capacity', capacity, 'must be an int >= 1')
   capacity = int(capacity)
 
   def init_fn(params):

@@ -17,7 +17,8 @@ Schedules (PyTorch equivalents, whose documented formulas they follow):
   step             lr * gamma ** (epoch // decay_every_epochs)                 (StepLR)
   piecewise        lr * product of scales[j] for boundaries_steps[j] <= step; boundaries are
                    iteration indices from the run's start (seed 001: (1000, 1100, 1200) with
-                   scales (0.1, 0.1, 0.1) gives 1000, 100, 100, ... iterations, lr / 10 each time).
+                   scales (0.1, 0.1, 0.1) gives 1000, 100, 100, ... iterations, lr / 10 each time),
+                   or boundaries_epochs (possibly fractional epochs) when boundaries_steps is empty.
   cosine           eta_min + (lr - eta_min) (1 + cos(pi t / T)) / 2 over the run, then eta_min.
                    (CosineAnnealingLR stepped per iteration with T_max = run steps)
   cosine_restarts  CosineAnnealingWarmRestarts with T_0 = t0_epochs EPOCHS, T_mult = t_mult,
@@ -28,7 +29,9 @@ Schedules (PyTorch equivalents, whose documented formulas they follow):
                    the value stays at the final one. cycle_momentum: max_momentum -> base_momentum
                    -> max_momentum, inversely to the LR.
   cyclic           CyclicLR(base_lr, max_lr=lr, step_size_up [iterations], step_size_down equal,
-                   mode triangular | triangular2 | exp_range with gamma=exp_gamma).
+                   mode triangular | triangular2 | exp_range with gamma=exp_gamma); the half
+                   cycle is run_steps // (2 cycles) when cycles > 0, else step_size_up_epochs
+                   epochs when that is > 0.
                    cycle_momentum: max_momentum as the LR sits at base_lr, base_momentum at max_lr.
 
 `make_schedules` returns dict(learning_rate=schedule, momentum=schedule or None); None means the
@@ -39,16 +42,19 @@ import math
 
 import jax.numpy as jnp
 
+from jaxland import validation
+
 _F32 = jnp.float32
 
 
 def _steps(epochs, steps_per_epoch):
-  """Epochs (possibly fractional) -> whole steps: the one place durations change units."""
-  return int(round(float(epochs) * steps_per_epoch))
+  """Epochs (possibly fractional) -> whole steps: the one place durations change units. The
+  nearest step; a tie (x.5) goes to the earlier one."""
+  return int(math.ceil(float(epochs) * steps_per_epoch - 0.5))
 
 
 def _fail(key, value, allowed):
-  raise ValueError(f'optim.schedule.{key}={value!r} is invalid; allowed: {allowed}')
+  raise validation.ConfigError(f'optim.schedule.{key}', value, allowed)
 
 
 def _require(ok, key, value, allowed):
@@ -77,16 +83,20 @@ def _step(sc, lr, steps_per_epoch, run_steps):
 
 
 def _piecewise(sc, lr, steps_per_epoch, run_steps):
-  """Piecewise constant: scales[j] multiplies the LR from iteration boundaries_steps[j] on."""
-  del steps_per_epoch, run_steps
+  """Piecewise constant: scales[j] multiplies the LR from boundary j on (steps, else epochs)."""
+  del run_steps
   bounds, scales = tuple(sc.boundaries_steps), tuple(sc.scales)
-  _require(len(bounds) == len(scales), 'scales', scales, 'one scale per boundaries_steps entry')
-  _require(len(bounds) > 0, 'boundaries_steps', bounds, 'a non-empty increasing tuple of ints')
+  key = 'boundaries_steps'
+  if not bounds and tuple(sc.boundaries_epochs):
+    key = 'boundaries_epochs'
+    bounds = tuple(_steps(e, steps_per_epoch) for e in sc.boundaries_epochs)
+  _require(len(bounds) == len(scales), 'scales', scales, f'one scale per {key} entry')
+  _require(len(bounds) > 0, key, bounds, 'a non-empty increasing tuple')
   _require(
     all(int(b) == b and b > 0 for b in bounds) and list(bounds) == sorted(set(bounds)),
-    'boundaries_steps',
-    bounds,
-    'strictly increasing positive ints',
+    key,
+    sc[key],
+    'strictly increasing and >= 1 step',
   )
 
   def schedule(step):
@@ -189,13 +199,17 @@ def _onecycle(sc, lr, steps_per_epoch, run_steps):
 
 def _cyclic(sc, lr, steps_per_epoch, run_steps):
   """CyclicLR between base_lr and lr with equal up and down half-cycles of step_size_up steps."""
-  del steps_per_epoch, run_steps
   modes = ('triangular', 'triangular2', 'exp_range')
   _require(sc.mode in modes, 'mode', sc.mode, ' | '.join(modes))
-  _require(sc.step_size_up > 0, 'step_size_up', sc.step_size_up, '> 0 iterations')
+  size_up = sc.step_size_up
+  if sc.cycles > 0:
+    size_up = max(1, run_steps // (2 * sc.cycles))
+  elif sc.step_size_up_epochs > 0:
+    size_up = max(1, _steps(sc.step_size_up_epochs, steps_per_epoch))
+  _require(size_up > 0, 'step_size_up', sc.step_size_up, '> 0 iterations')
   _require(0 <= sc.base_lr <= lr, 'base_lr', sc.base_lr, f'in [0, optim.learning_rate={lr}]')
   _require(sc.exp_gamma > 0, 'exp_gamma', sc.exp_gamma, '> 0')
-  size = 2.0 * sc.step_size_up
+  size = 2.0 * size_up
   ratio = 0.5
   mode, gamma, base = sc.mode, float(sc.exp_gamma), float(sc.base_lr)
   mmax, mbase = float(sc.max_momentum), float(sc.base_momentum)
@@ -263,8 +277,8 @@ def make_schedules(optim_cfg, steps_per_epoch, total_steps):
       f'steps_per_epoch={steps_per_epoch} and total_steps={total_steps} must both be >= 1'
     )
   lr = float(optim_cfg.learning_rate)
-  if not lr >= 0:
-    raise ValueError(f'optim.learning_rate={lr!r} is invalid; allowed: >= 0')
+  if not (lr >= 0 and math.isfinite(lr)):
+    raise validation.ConfigError('optim.learning_rate', lr, 'must be a finite number >= 0')
   _require(
     not sc.cycle_momentum or sc.name in _CYCLES_MOMENTUM,
     'cycle_momentum',

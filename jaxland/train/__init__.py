@@ -1,1 +1,1 @@
-"""Training: the one state, the pure steps, and the one loop."""
+"""Training: the state, the pure steps, the one loop and the Callback protocol it is handed."""

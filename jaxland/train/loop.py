@@ -1,14 +1,14 @@
 """The one training loop: epochs of jitted steps, evaluation, checkpoints, logging, callbacks.
 
-Research tools extend it through callbacks (`Callback`) instead of growing loops of their own:
-anchors for repulsion, snapshots, spectra during training.
+The only code that walks steps and epochs. Research lines extend it through the callbacks they
+hand it (train.callbacks) or take steps from its Stepper (range tests, continuations).
 """
 
 import dataclasses
 import functools
 import math
-import os
 import signal
+import threading
 import time
 from typing import Any
 
@@ -18,12 +18,11 @@ import numpy as np
 from absl import logging
 from clu import parameter_overview, periodic_actions
 
-from jaxland import checkpoints, data, models, tasks
-from jaxland import config as config_lib
-from jaxland import workdir as workdir_lib
+from jaxland import data, models
 from jaxland.data import pipeline
-from jaxland.metrics import RunWriter
 from jaxland.optim import build
+from jaxland.output.metrics import RunWriter
+from jaxland.rundir import artifacts, checkpoints
 from jaxland.train import state as state_lib
 from jaxland.train import steps
 
@@ -31,23 +30,6 @@ from jaxland.train import steps
 # busy), and unbounded run-ahead deadlocks XLA:CPU's collectives when many virtual devices share
 # few cores (seen with 8 virtual devices on 2 cores: an all-reduce rendezvous timed out).
 MAX_STEPS_IN_FLIGHT = 2
-
-
-class Callback:
-  """A hook into the loop. `every_steps` > 0 makes the loop call `on_step` every that many steps."""
-
-  every_steps = 0
-
-  def on_start(self, run: 'Run') -> None:
-    """After the state is created or restored, before the first step."""
-
-  def on_step(self, run: 'Run') -> dict:
-    """After step `run.step` (only every `every_steps`); returns scalars to log."""
-    return {}
-
-  def on_epoch_end(self, run: 'Run', epoch: int) -> dict:
-    """After epoch `epoch` (1-based) is evaluated; may replace run.state; returns scalars."""
-    return {}
 
 
 @dataclasses.dataclass
@@ -84,28 +66,33 @@ class Run:
     return np.asarray(self.eval_fns[f'{split}/logits'](params, batch_stats))
 
 
-def build_run(config, workdir: str, writer: RunWriter | None, mesh=None) -> Run:
+def schedule_steps(config, num_train: int) -> tuple[int, int]:
+  """(steps per epoch, total steps) of `config` on `num_train` training examples: the one place
+  epochs become steps (full batches per epoch; train.max_steps caps the total)."""
+  try:
+    steps_per_epoch = pipeline.steps_per_epoch(num_train, config.data.batch_size)
+  except ValueError:
+    raise ValueError(
+      f'data.batch_size: {config.data.batch_size} is not allowed; it exceeds the {num_train} '
+      'training examples'
+    ) from None
+  total = steps_per_epoch * config.train.num_epochs
+  if config.train.max_steps:
+    total = min(total, config.train.max_steps)
+  return steps_per_epoch, total
+
+
+def build_run(config, workdir: str, writer: RunWriter | None, mesh=None, dataset=None) -> Run:
   """Loads data onto the device, builds model, optimizer and a fresh state (over all devices)."""
-  dataset = data.load_dataset(config.data)
+  dataset = data.load_dataset(config.data) if dataset is None else dataset
   logging.info('Data: %s', dataset.source)
   print(f'[jaxland] data: {dataset.name}: {dataset.source}', flush=True)
   mesh = pipeline.make_mesh() if mesh is None else mesh
   replicated = pipeline.replicated(mesh)
-  model_kwargs = config.model.to_dict()
-  model_kwargs.setdefault('num_classes', dataset.num_classes)
-  model = models.get_model(**model_kwargs)
-  steps_per_epoch = len(dataset.train[1]) // config.data.batch_size
-  if steps_per_epoch < 1:
-    raise ValueError(
-      f'config.data.batch_size = {config.data.batch_size} exceeds the {len(dataset.train[1])} '
-      'training examples'
-    )
-  total_steps = steps_per_epoch * config.train.num_epochs
-  if config.train.max_steps:
-    total_steps = min(total_steps, config.train.max_steps)
+  model = models.from_config(config.model, dataset.num_classes)
+  steps_per_epoch, total_steps = schedule_steps(config, len(dataset.train[1]))
   tx = build.make_optimizer(config, steps_per_epoch, total_steps)
-  init_seed = config.seed if config.init_seed < 0 else config.init_seed
-  data_seed = config.seed if config.data_seed < 0 else config.data_seed
+  init_seed, data_seed = artifacts.seeds(config)
   input_shape = dataset.train[0].shape[1:]
   state = state_lib.create_train_state(model, tx, input_shape, init_seed, data_seed)
   run = Run(config, workdir, dataset, model, tx, mesh, writer, steps_per_epoch, total_steps)
@@ -171,37 +158,59 @@ def make_train_step(run: Run):
   return jax.jit(step_fn, donate_argnums=(0,), out_shardings=pipeline.replicated(run.mesh))
 
 
+class Stepper:
+  """Takes train steps on the run's batch order: the one place an epoch's order is made.
+
+  Epoch e of this stepper uses the order of epoch first_epoch + e of the run's data seed (a pure
+  function of both, pipeline.epoch_batches), so a continuation can carry on a run's sequence.
+  The step counter is read from the first state once and then counted on the host, and dispatch
+  runs at most MAX_STEPS_IN_FLIGHT steps ahead of the device. `train_step(state, images, labels,
+  epoch_idx, *extra)` defaults to the run's own (make_train_step).
+  """
+
+  def __init__(self, run: Run, train_step=None, first_epoch: int = 0):
+    self.run, self.first_epoch = run, first_epoch
+    self.train_step = make_train_step(run) if train_step is None else train_step
+    self.data_seed = artifacts.seeds(run.config)[1]
+    self._orders = jax.jit(
+      pipeline.epoch_batches, static_argnums=(2, 3), out_shardings=pipeline.replicated(run.mesh)
+    )
+    self.step, self._epoch, self._idx, self._in_flight = None, None, None, []
+
+  def order(self, epoch: int):
+    """The [steps_per_epoch, batch] example indices of this stepper's epoch `epoch` (0-based)."""
+    if epoch != self._epoch:
+      n, batch = len(self.run.dataset.train[1]), self.run.config.data.batch_size
+      self._idx = self._orders(self.data_seed, self.first_epoch + epoch, n, batch)
+      self._epoch = epoch
+    return self._idx
+
+  def __call__(self, state, *extra):
+    """One train step from `state`: (new state, metrics as device arrays)."""
+    if self.step is None:
+      self.step = int(state.step)
+    images, labels = self.run.device_data['train']
+    idx = self.order(self.step // self.run.steps_per_epoch)
+    state, metrics = self.train_step(state, images, labels, idx, *extra)
+    self.step += 1
+    self._in_flight.append(metrics['loss'])
+    if len(self._in_flight) > MAX_STEPS_IN_FLIGHT:
+      self._in_flight.pop(0).block_until_ready()
+    return state, metrics
+
+
 def train_and_evaluate(config, workdir: str, callbacks=()) -> dict:
-  """Trains `config` in `workdir` (resuming when it can) and returns the run's summary."""
-  config_lib.validate(config)
-  workdir_lib.prepare(workdir, config)
-  workdir_lib.write_status(workdir, 'running')
+  """Trains `config` in `workdir` (resuming when it can), handed `callbacks`; the run's summary.
+
+  The run record (config.json, status, summary.json) is the caller's: jaxland.tasks.run.
+  """
   writer = RunWriter(workdir)
-  summary = {'status': 'failed'}
   try:
     run = build_run(config, workdir, writer)
     with _stop_on_signals(run):
-      summary = _train(run, list(callbacks) + default_callbacks(config))
-  except BaseException as e:
-    summary = {
-      'status': 'interrupted' if isinstance(e, KeyboardInterrupt) else 'failed',
-      'message': f'{type(e).__name__}: {e}',
-    }
-    raise
+      return _train(run, list(callbacks))
   finally:
-    workdir_lib.write_status(
-      workdir,
-      summary['status'],
-      **{k: v for k, v in summary.items() if k in ('message', 'step', 'epoch')},
-    )
     writer.close()
-  return summary
-
-
-def default_callbacks(config) -> list:
-  """Callbacks the config asks for (anchors, spectra, ...), from the table in jaxland.tasks."""
-  made = [tasks.load(spec)(config) for spec in tasks.CALLBACKS]
-  return [cb for cb in made if cb is not None]
 
 
 class _stop_on_signals:
@@ -227,8 +236,6 @@ class _stop_on_signals:
 
 
 def _in_main_thread() -> bool:
-  import threading
-
   return threading.current_thread() is threading.main_thread()
 
 
@@ -261,38 +268,31 @@ def _train_epochs(run: Run, callbacks: list, manager, best_key: str) -> dict:
   for cb in callbacks:
     cb.on_start(run)
 
-  train_step = make_train_step(run)
-  epoch_batches = jax.jit(
-    pipeline.epoch_batches, static_argnums=(2, 3), out_shardings=pipeline.replicated(run.mesh)
-  )
-  images, labels = run.device_data['train']
-  num_train, spe = len(run.dataset.train[1]), run.steps_per_epoch
-  data_seed = config.seed if config.data_seed < 0 else config.data_seed
-  log_every, traj_every = config.train.log_every_steps, config.train.trajectory_every_steps
+  take_step = Stepper(run)
+  spe = run.steps_per_epoch
+  log_every = config.train.log_every_steps or spe
+  traj_every = config.train.trajectory_every_steps
   step_callbacks = [cb for cb in callbacks if cb.every_steps > 0]
   report = periodic_actions.ReportProgress(
     num_train_steps=run.total_steps, writer=run.writer.writer
   )
   step = run.step
   if traj_every and step == 0:
-    save_trajectory(workdir, 0, run.state.params)
+    artifacts.save_trajectory(workdir, 0, run.state.params)
   status, message = 'done', ''
   pending = []  # Per-step metric dicts (device arrays) since the last log.
   epoch_metrics = []
   while step < run.total_steps and status == 'done':
     epoch = step // spe  # 0-based epoch being trained.
-    epoch_idx = epoch_batches(data_seed, epoch, num_train, config.data.batch_size)
     if config.train.save_batch_order and step % spe == 0:
-      save_batch_order(workdir, epoch + 1, epoch_idx)
+      artifacts.save_batch_order(workdir, epoch + 1, take_step.order(epoch))
     t0 = time.time()
     epoch_end = min((epoch + 1) * spe, run.total_steps)
     while step < epoch_end:
-      run.state, m = train_step(run.state, images, labels, epoch_idx)
+      run.state, m = take_step(run.state)
       step += 1
       pending.append(m)
       epoch_metrics.append(m)
-      if len(epoch_metrics) > MAX_STEPS_IN_FLIGHT:
-        epoch_metrics[-MAX_STEPS_IN_FLIGHT - 1]['loss'].block_until_ready()
       report(step)
       if step % log_every == 0:
         scalars = _log_train(run, step, pending)
@@ -304,7 +304,7 @@ def _train_epochs(run: Run, callbacks: list, manager, best_key: str) -> dict:
           )
           break
       if traj_every and step % traj_every == 0:
-        save_trajectory(workdir, step, run.state.params)
+        artifacts.save_trajectory(workdir, step, run.state.params)
       for cb in step_callbacks:
         if step % cb.every_steps == 0:
           scalars = cb.on_step(run)
@@ -359,7 +359,6 @@ def _train_epochs(run: Run, callbacks: list, manager, best_key: str) -> dict:
       )
       break
   summary = _summary(run, meta, status, message, step)
-  workdir_lib.write_json(workdir, 'summary.json', summary)
   print(f'[jaxland] {status}: {summary_line(summary)}', flush=True)
   return summary
 
@@ -434,21 +433,3 @@ def summary_line(summary: dict) -> str:
   if summary.get('message'):
     parts.append(summary['message'])
   return ', '.join(parts)
-
-
-def save_trajectory(workdir: str, step: int, params) -> None:
-  """Writes the params at `step` as a flat npz under workdir/trajectory (for curvature studies)."""
-  directory = os.path.join(workdir, 'trajectory')
-  os.makedirs(directory, exist_ok=True)
-  flat = {
-    '/'.join(str(getattr(k, 'key', k)) for k in path): np.asarray(v)
-    for path, v in jax.tree_util.tree_flatten_with_path(jax.device_get(params))[0]
-  }
-  np.savez(os.path.join(directory, f'params_{step:08d}.npz'), **flat)
-
-
-def save_batch_order(workdir: str, epoch: int, epoch_idx) -> None:
-  """Writes epoch `epoch`'s [steps, batch] example indices under workdir/batch_order."""
-  directory = os.path.join(workdir, 'batch_order')
-  os.makedirs(directory, exist_ok=True)
-  np.save(os.path.join(directory, f'epoch_{epoch:04d}.npy'), np.asarray(epoch_idx))

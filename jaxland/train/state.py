@@ -7,6 +7,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxland import models
+
 
 @flax.struct.dataclass
 class TrainState:
@@ -19,20 +21,11 @@ class TrainState:
   rng: jax.Array  # Raw uint32 key; per-step keys are fold_in(rng, step).
 
 
-def init_variables(model, input_shape, init_seed: int):
-  """Initial (params, batch_stats) of `model` for inputs of `input_shape` (no batch axis)."""
-  x = jnp.zeros((1, *input_shape), jnp.float32)
-  variables = jax.jit(lambda k: model.init({'params': k}, x, train=False))(
-    jax.random.PRNGKey(init_seed)
-  )
-  return variables['params'], variables.get('batch_stats', {})
-
-
 def create_train_state(
   model, tx: optax.GradientTransformation, input_shape, init_seed: int, data_seed: int
 ) -> TrainState:
   """A fresh state: weights from `init_seed`; order, augmentation and dropout from `data_seed`."""
-  params, batch_stats = init_variables(model, input_shape, init_seed)
+  params, batch_stats = models.init_variables(model, input_shape, init_seed)
   return TrainState(
     step=jnp.zeros((), jnp.int32),
     params=params,

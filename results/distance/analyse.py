@@ -21,7 +21,8 @@ import matplotlib  # noqa: E402
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 
-from jaxland import ensemble, metrics  # noqa: E402
+from jaxland.distance import ensemble  # noqa: E402
+from jaxland.output import metrics  # noqa: E402
 
 EPOCHS = 36
 ANCHOR = 6
@@ -391,7 +392,7 @@ def ensembles():
       '',
       'Members: the snapshots after epochs 9, 18, 27 and the final model (epoch 36); equal',
       'weights; pairwise numbers are means over the off-diagonal pairs. Per-run tables and heat',
-      'maps (seed 0): `ensemble/<experiment>_<run>/` (made by jaxland.ensemble, as the `ensemble`',
+      'maps (seed 0): `ensemble/<experiment>_<run>/` (made by jaxland.distance.ensemble, as the `ensemble`',
       'task does).',
       '',
       *rows,

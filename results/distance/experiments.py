@@ -91,8 +91,8 @@ def main():
 
   jax.config.update('jax_compilation_cache_dir', os.path.join(RUNS_DIR, '.jax_cache'))
   jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.0)
-  from jaxland import workdir as workdir_lib
-  from jaxland.train import loop
+  from jaxland import tasks
+  from jaxland.rundir import workdir as workdir_lib
 
   only = [e for e in flags.only.split(',') if e] or list(EXPERIMENTS)
   seeds = [int(s) for s in flags.seeds.split(',')]
@@ -106,7 +106,7 @@ def main():
         t0 = time.time()
         config = get_config(args, seed)
         config.overwrite = True
-        summary = loop.train_and_evaluate(config, wd)
+        summary = tasks.run(config, wd)
         print(
           f'[distance] {experiment}/{name} seed {seed}: {summary["status"]}, test accuracy '
           f'{summary.get("final_test_accuracy", float("nan")):.4f}, {time.time() - t0:.1f} s '

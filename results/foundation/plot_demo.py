@@ -11,7 +11,7 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 
 sys.path.insert(0, '.')
-from jaxland import metrics  # noqa: E402
+from jaxland.output import metrics  # noqa: E402
 
 
 def main(run_dir: str, out: str) -> None:

@@ -19,7 +19,7 @@ Phases (each writes under results/lr_science/<phase>/; run dirs with checkpoints
              schedules x 3 seeds with that convnet at the range test's LR, 2 epochs.
   report     (always run last) tables.md and figures from results.json: report.py.
 Everything runs in this one process through the same entry functions as `python -m jaxland.main`
-(jaxland.lr_range.run_task and jaxland.train.loop.train_and_evaluate), so the commands in the
+(jaxland.tasks.run), so the commands in the
 README reproduce any single point.
 """
 
@@ -39,9 +39,8 @@ sys.path[:0] = [ROOT, HERE]
 import numpy as np  # noqa: E402
 
 from configs import fashion_lr_range, fashion_schedules  # noqa: E402
-from jaxland import lr_range  # noqa: E402
-from jaxland import workdir as workdir_lib  # noqa: E402
-from jaxland.train import loop  # noqa: E402
+from jaxland import tasks  # noqa: E402
+from jaxland.rundir import workdir as workdir_lib  # noqa: E402
 
 SCHEDULES = fashion_schedules.SCHEDULES
 SEEDS = (0, 1, 2)
@@ -81,7 +80,7 @@ def range_test(runs, out, name, arg, **overrides):
     config[section][leaf] = value
   config.overwrite = True
   t = time.time()
-  summary = lr_range.run_task(config, os.path.join(runs, 'range', name))
+  summary = tasks.run(config, os.path.join(runs, 'range', name))
   copy_outputs(os.path.join(runs, 'range', name), os.path.join(out, 'range', name))
   command = f'python -m jaxland.main --config=configs/fashion_lr_range.py:{arg}' + ''.join(
     f' --config.{k}={flag_value(v)}' for k, v in overrides.items()
@@ -121,7 +120,7 @@ def phase_range(runs, out):
 def finished(config, workdir):
   """The summary of a finished run of this exact config in workdir (so reruns skip it), or None."""
   try:
-    same = json.load(open(os.path.join(workdir, 'config.json'))) == workdir_lib.config_dict(config)
+    same = workdir_lib.saved_config(workdir) == workdir_lib.config_dict(config)
     status = workdir_lib.read_status(workdir)['status']
     if same and status in ('done', 'diverged'):
       return json.load(open(os.path.join(workdir, 'summary.json')))
@@ -135,7 +134,7 @@ def train(config, workdir):
   summary = finished(config, workdir)
   if summary is None:
     config.overwrite = True
-    summary = loop.train_and_evaluate(config, workdir)
+    summary = tasks.run(config, workdir)
   return {
     'status': summary['status'],
     'test_accuracy': summary.get('final_test_accuracy', float('nan')),

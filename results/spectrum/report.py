@@ -16,8 +16,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 
 import numpy as np  # noqa: E402
 
-from jaxland import plots, spectrum_report  # noqa: E402
-from jaxland.metrics import read_jsonl, series  # noqa: E402
+from jaxland.output import plots  # noqa: E402
+from jaxland.output.metrics import read_jsonl, series  # noqa: E402
+from jaxland.spectrum import report as spectrum_report  # noqa: E402
 
 MODELS = {
   'mlp': 'Fashion-MNIST MLP 784-256-128-10 (235,146 params)',

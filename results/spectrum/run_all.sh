@@ -22,7 +22,7 @@ STEPS='(0,200,500,936)'
 log() { echo "=== $*: $(date +%T)"; }
 
 log "MLP training"
-$RUN --config=configs/fashion_mlp.py --workdir="$ROOT/mlp" \
+$RUN --config=configs/fashion_mlp.py:spectrum --workdir="$ROOT/mlp" \
   --config.train.trajectory_every_steps=100 --config.train.log_every_steps=50 \
   --config.spectrum.every_steps=50 --config.spectrum.num_examples=5000 \
   --config.spectrum.top_k=10 --config.spectrum.bottom_k=0 --config.spectrum.lanczos_steps=40 \

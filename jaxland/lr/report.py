@@ -1,30 +1,19 @@
-"""Outputs of range tests: CSV rows, TensorBoard scalars, JSON, and the figures (one test with
-its suggestions, several overlaid, a grid of short runs).
-
-Loss and accuracy are drawn against the swept value (log axis for log spacing); matplotlib's
-Agg backend, so it works without a display.
+"""Outputs of range tests (a range_test.RangeResult each): CSV rows, TensorBoard scalars, JSON,
+and the figures (one test with its suggestions, several overlaid, a grid of short runs), with
+loss and accuracy against the swept value (log axis for log spacing).
 """
 
-import csv
-import json
 import os
-from typing import TYPE_CHECKING
 
-import matplotlib
+import numpy as np
 
-matplotlib.use('Agg')
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from jaxland.metrics import RunWriter  # noqa: E402
-
-if TYPE_CHECKING:
-  from jaxland.lr_range import RangeResult
+from jaxland.output import plots, tables
+from jaxland.output.metrics import RunWriter
 
 CSV_COLUMNS = ('iteration', 'value', 'loss', 'smooth_loss', 'accuracy', 'val_loss', 'val_accuracy')
 
 
-def rows(result: 'RangeResult') -> list[dict]:
+def rows(result) -> list[dict]:
   """One dict per iteration (val_* empty where the subset was not evaluated)."""
   r = result
   val = {int(i): (vl, va) for i, vl, va in zip(*_eval_arrays(r), strict=True)}
@@ -40,26 +29,22 @@ def _eval_arrays(result):
   return result.eval_iterations, result.val_loss, result.val_accuracy
 
 
-def write_csv(result: 'RangeResult', path: str) -> None:
-  with open(path, 'w', newline='') as f:
-    writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
-    writer.writeheader()
-    writer.writerows(rows(result))
+def write_csv(result, path: str) -> None:
+  tables.write_csv(path, rows(result), CSV_COLUMNS)
 
 
-def write_tensorboard(writer: RunWriter, name: str, result: 'RangeResult') -> None:
+def write_tensorboard(writer: RunWriter, name: str, result) -> None:
   """TensorBoard + JSONL scalars lr_range/<name>/<CSV column> with the iteration as step."""
   for row in rows(result):
     scalars = {f'lr_range/{name}/{k}': v for k, v in row.items() if k != 'iteration' and v != ''}
     writer.write_scalars(row['iteration'], scalars)
 
 
-def write_outputs(directory: str, name: str, result: 'RangeResult', analysis: dict) -> dict:
+def write_outputs(directory: str, name: str, result, analysis: dict) -> dict:
   """<name>.csv, <name>.json (the analysis) and <name>.png in `directory`; returns the paths."""
   paths = {ext: os.path.join(directory, f'{name}.{ext}') for ext in ('csv', 'json', 'png')}
   write_csv(result, paths['csv'])
-  with open(paths['json'], 'w') as f:
-    json.dump(analysis, f, indent=2, default=float)
+  tables.write_json(paths['json'], analysis, sort_keys=False)
   plot_test(result, analysis, paths['png'], title=name)
   return paths
 
@@ -76,7 +61,8 @@ MARKERS = {
 
 
 def _axes(result, n=2, title=''):
-  fig, axes = plt.subplots(1, n, figsize=(6 * n, 4.2))
+  fig, axes = plots.figure(1, n, size=(6, 4.2))
+  axes = axes[0]
   for ax in axes:
     ax.set_xscale('log' if result.spacing == 'log' else 'linear')
     ax.set_xlabel(result.param)
@@ -114,7 +100,7 @@ def plot_test(result, analysis: dict, path: str, title: str = '') -> None:
         ax.axvline(value, color=color, ls=style, lw=1, label=f'{name} {value:.3g}')
   ax_l.legend(fontsize=7)
   ax_a.legend(fontsize=7, title=f'shape: {analysis["shape"]}', title_fontsize=8)
-  _save(fig, path)
+  plots.save(fig, path)
 
 
 def plot_overlay(results: dict, path: str, title: str = '') -> None:
@@ -131,12 +117,13 @@ def plot_overlay(results: dict, path: str, title: str = '') -> None:
   ax_l.set_ylabel('smoothed train loss')
   ax_a.set_ylabel('held-out accuracy')
   ax_l.legend(fontsize=7)
-  _save(fig, path)
+  plots.save(fig, path)
 
 
 def plot_grid(results: dict, path: str, title: str = '') -> None:
   """Short runs (e.g. one per momentum): smoothed loss and held-out accuracy vs iteration."""
-  fig, (ax_l, ax_a) = plt.subplots(1, 2, figsize=(12, 4.2))
+  fig, axes = plots.figure(1, 2, size=(6, 4.2))
+  ax_l, ax_a = axes[0]
   for label, r in results.items():
     (line,) = ax_l.plot(np.arange(len(r.smooth_loss)), r.smooth_loss, label=label)
     if len(r.val_accuracy):
@@ -148,10 +135,4 @@ def plot_grid(results: dict, path: str, title: str = '') -> None:
   ax_l.set_yscale('log')
   ax_l.legend(fontsize=7)
   fig.suptitle(title)
-  _save(fig, path)
-
-
-def _save(fig, path):
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
+  plots.save(fig, path)

@@ -7,10 +7,9 @@ import os
 
 import numpy as np
 
-from jaxland import metrics
 from jaxland.landscape import eigen as eigen_lib
-from jaxland.landscape import interventions as iv
 from jaxland.landscape import lines
+from jaxland.landscape.intervene import interventions as iv
 from jaxland.landscape.problem import (
   ensure_trained,
   load_problem,
@@ -18,15 +17,15 @@ from jaxland.landscape.problem import (
   train_gradient,
   training_config,
 )
+from jaxland.output import metrics
+from jaxland.train import loop
 
 
-def lr_run_config(config, lr, c):
+def lr_run_config(config, lr, c, num_train: int):
   """The run at LR `lr`: same init, data order and length, annealed to c.lr_final at the end."""
   cfg = training_config(config)
-  from jaxland import data as data_lib
-
-  n = len(data_lib.load_dataset(cfg.data).train[1])
-  total = (n // cfg.data.batch_size) * cfg.train.num_epochs
+  steps_per_epoch, _ = loop.schedule_steps(cfg, num_train)
+  total = steps_per_epoch * cfg.train.num_epochs
   cfg.optim.learning_rate = float(lr)
   cfg.optim.schedule.name = 'piecewise'
   cfg.optim.schedule.boundaries_steps = (int(round((1 - c.lr_anneal_fraction) * total)),)
@@ -36,11 +35,12 @@ def lr_run_config(config, lr, c):
   return cfg
 
 
-def lr_experiment(config, c, lc, out) -> dict:
-  """Final train loss and the per-direction excess loss of runs at each LR of c.lr_values."""
+def lr_experiment(config, c, lc, out, num_train: int) -> dict:
+  """Final train loss and the per-direction excess loss of runs at each LR of c.lr_values, on the
+  run's `num_train` training examples."""
   rows, direction_rows, curves = [], [], {}
   for lr in c.lr_values:
-    cfg = lr_run_config(config, lr, c)
+    cfg = lr_run_config(config, lr, c, num_train)
     run_dir = ensure_trained(cfg, os.path.join(out, 'lr_runs', f'lr_{lr:g}'))
     recs = metrics.read_jsonl(run_dir)
     curves[f'{lr:g}'] = metrics.series(recs, 'train/loss')

@@ -29,6 +29,8 @@ import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
+from jaxland.distance.ensemble import softmax
+
 BANDS = ('top', 'bulk', 'all', 'posterior')
 
 
@@ -119,7 +121,7 @@ def bayes_scales(noise, lr, momentum, batch_size, num_train, temperature=1.0, ma
 def ensemble_metrics(logits_list, labels) -> dict:
   """Accuracy and NLL of the mean of the members' softmax probabilities, and the members' means."""
   labels = np.asarray(labels)
-  probs = [_softmax(lg) for lg in logits_list]
+  probs = [softmax(lg) for lg in logits_list]
   mean = np.mean(probs, axis=0)
   idx = np.arange(len(labels))
   member_acc = [float(np.mean(np.argmax(p, -1) == labels)) for p in probs]
@@ -130,9 +132,3 @@ def ensemble_metrics(logits_list, labels) -> dict:
     'member_accuracy': float(np.mean(member_acc)),
     'member_loss': float(np.mean(member_nll)),
   }
-
-
-def _softmax(logits):
-  z = np.asarray(logits, np.float64)
-  z = np.exp(z - z.max(-1, keepdims=True))
-  return z / z.sum(-1, keepdims=True)

@@ -1,45 +1,14 @@
-"""Hessian / Gauss-Newton spectra of a trained run: top eigenpairs, density and trace per step.
+"""Hessian / Gauss-Newton spectra of a run: top eigenpairs, density and trace per step.
 
-Task `spectrum` (configs/spectrum.py):
-  python -m jaxland.main --config=configs/spectrum.py --config.checkpoint=<run dir>[:step]
-    [--config.spectrum.steps='(0,200,1000)'] --workdir=<out>
-rebuilds the run's model and data from its config.json, takes the first N training examples
-(config.spectrum.num_examples; 0 = all; normalised, no augmentation) as one fixed dataset loss,
-and at each step computes with jaxland.curvature: the top-k eigenpairs (Lanczos with full
-reorthogonalisation), the spectral density (stochastic Lanczos quadrature) and the trace
-(Hutchinson). With an empty config.checkpoint the workdir is the run dir.
-
-Params of a step come from the run's Orbax checkpoint at that step, else from its trajectory
-file (trajectory/params_XXXXXXXX.npz, config.train.trajectory_every_steps). Trajectory files hold
-params only. BatchNorm statistics (bn_mode='eval') then come from: the initial ones at step 0
-(exact: BatchNorm starts at mean 0, var 1), else the checkpoint nearest in step (approximate:
-recorded in summary.json as batch_stats_source). Models without BatchNorm need none; with
-bn_mode='train' each batch's own statistics are used and stored ones never matter. For exact
-BatchNorm spectra choose steps at checkpoints (epoch ends, with train.keep_checkpoints large).
-
-Options (config.spectrum): kind 'hessian' | 'ggn' (Gauss-Newton, PSD); bn_mode 'eval' | 'train';
-block: a parameter-group prefix ('Dense_0', 'Conv_1/kernel'): the spectrum of that diagonal block
-of the curvature; float64: params, data, Lanczos basis and sums in float64 (jax x64 inside the
-task only; the models' float32 classifier heads still compute in float32); precision: the
-products' matmul precision, 'highest' by default (GPUs otherwise use TF32; see curvature/hvp.py).
-
-Output: <workdir>/<out>/<step>/spectrum.npz + summary.json + PNGs (jaxland.spectrum_report),
-TensorBoard / metrics.jsonl scalars spectrum/top_<i>, spectrum/trace, spectrum/time. The npz keys
-(below, and jaxland.spectrum_report):
-  eigenvalues [k] (descending), eigenvectors [k, n_params] (unit rows, raveled in
-  jax.flatten_util.ravel_pytree order of the full params pytree; zeros outside a block),
-  residuals [k], bottom_eigenvalues [b], density_grid [G], density [G], slq_nodes / slq_weights,
-  trace, trace_stderr, trace_samples, step, loss, gradient_overlaps [k], num_examples,
-  param_paths [L], param_offsets [L+1].
-
-Callback (spectrum_callback.py): with config.spectrum.every_steps > 0 a training run computes the
-same spectrum every that many steps (and at step 0) on the same examples, logs spectrum/top_<i>
-and spectrum/trace, and (callback_save) writes <run dir>/<out>/<step>/spectrum.npz and
-summary.json.
+Task `spectrum` rebuilds the run's model and data from its config.json, takes the first N
+training examples (normalised, no augmentation) as one fixed dataset loss, and at each step
+computes with jaxland.curvature the top-k eigenpairs (Lanczos), the spectral density (SLQ) and
+the trace (Hutchinson). Params come from the step's checkpoint, else its trajectory file
+(rundir.artifacts.load_step says where BatchNorm statistics then come from). The npz layout is
+in jaxland.spectrum.report; options and examples in WORKSPACE.md.
 """
 
 import contextlib
-import dataclasses
 import os
 import time
 
@@ -49,90 +18,15 @@ import numpy as np
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from jaxland import checkpoints, curvature, spectrum_report
-from jaxland.data import pipeline, sources
-from jaxland.metrics import RunWriter
+from jaxland import curvature, data, models
+from jaxland.data import pipeline
+from jaxland.output.metrics import RunWriter
+from jaxland.rundir import artifacts, checkpoints
+from jaxland.spectrum import report
+from jaxland.spectrum.settings import Options, options
+from jaxland.train import loop
 
 OUT_DIR = 'spectrum'
-
-
-# ------------------------------------------------------------------------------------- options
-
-
-@dataclasses.dataclass(frozen=True)
-class Options:
-  """The validated config.spectrum section (see configs/default.py for each key)."""
-
-  steps: tuple
-  num_examples: int
-  batch_size: int
-  kind: str
-  bn_mode: str
-  block: str
-  float64: bool
-  precision: str
-  top_k: int
-  bottom_k: int
-  lanczos_steps: int
-  slq_probes: int
-  slq_steps: int
-  density_sigma: float
-  trace_probes: int
-  seed: int
-  unroll: int
-  out_dir: str
-  every_steps: int
-  callback_save: bool
-  plots: bool
-
-
-def _bad(key, value, allowed):
-  raise ValueError(f'config.spectrum.{key} = {value!r} is not allowed; {allowed}')
-
-
-def _int(section, key, low):
-  value = section[key]
-  if isinstance(value, bool) or not isinstance(value, int) or value < low:
-    _bad(key, value, f'must be an int >= {low}')
-  return value
-
-
-def options(config) -> Options:
-  """Options from config.spectrum; ValueError naming the key for a bad value."""
-  s = config.spectrum
-  if s.kind not in curvature.KINDS:
-    _bad('kind', s.kind, f'choose from {curvature.KINDS}')
-  if s.bn_mode not in curvature.BN_MODES:
-    _bad('bn_mode', s.bn_mode, f'choose from {curvature.BN_MODES}')
-  if s.precision not in curvature.PRECISIONS:
-    _bad('precision', s.precision, f'choose from {curvature.PRECISIONS}')
-  steps = tuple(s.steps) if isinstance(s.steps, (list, tuple)) else (s.steps,)
-  if any(isinstance(x, bool) or not isinstance(x, int) or x < -1 for x in steps):
-    _bad('steps', s.steps, 'a tuple of training steps (ints >= 0; -1 = the latest checkpoint)')
-  ints = {k: _int(s, k, 0) for k in ('num_examples', 'batch_size', 'bottom_k', 'slq_probes')}
-  ints.update({k: _int(s, k, 0) for k in ('seed', 'unroll', 'every_steps')})
-  ints.update({k: _int(s, k, 1) for k in ('top_k', 'lanczos_steps', 'slq_steps')})
-  trace_probes = _int(s, 'trace_probes', 0)
-  if trace_probes == 1:
-    _bad('trace_probes', 1, 'use 0 (off) or >= 2 (a standard error needs two samples)')
-  if ints['top_k'] > ints['lanczos_steps'] or ints['bottom_k'] > ints['lanczos_steps']:
-    _bad('top_k', s.top_k, f'top_k and bottom_k must be <= lanczos_steps ({s.lanczos_steps})')
-  if not s.density_sigma >= 0:
-    _bad('density_sigma', s.density_sigma, 'must be >= 0 (0 = (max - min eigenvalue) / 200)')
-  return Options(
-    steps=tuple(sorted(set(steps))),
-    kind=s.kind,
-    bn_mode=s.bn_mode,
-    block=str(s.block),
-    float64=bool(s.float64),
-    precision=str(s.precision),
-    density_sigma=float(s.density_sigma),
-    trace_probes=trace_probes,
-    out_dir=str(s.out_dir),
-    callback_save=bool(s.callback_save),
-    plots=bool(s.plots),
-    **ints,
-  )
 
 
 def out_name(opts: Options) -> str:
@@ -225,7 +119,7 @@ def compute(model, params, batch_stats, batches, opts: Options) -> dict:
     )
   except ValueError as e:
     if opts.block and 'parameter groups' in str(e):
-      raise ValueError(f'config.spectrum.block = {opts.block!r}: {e}') from e
+      raise ValueError(f'config.spectrum.block = {opts.block!r} is not allowed; {e}') from e
     raise
   t = time.perf_counter()
   loss_fn = curvature.make_loss_fn(model, batch_stats, opts.bn_mode)
@@ -337,33 +231,34 @@ def scalars(result: dict, prefix: str = 'spectrum/') -> dict:
 # ----------------------------------------------------------------------------------------- task
 
 
-def run_task(config, workdir: str) -> dict:
+def record_dir(config, workdir: str) -> str:
+  """Where the task writes: <workdir>/<spectrum[_kind...]> (out_name)."""
+  return os.path.join(workdir, out_name(options(config)))
+
+
+def run(config, workdir: str) -> dict:
   """Task `spectrum`: spectra of config.checkpoint's run at config.spectrum.steps."""
   opts = options(config)
-  ref = config.get('checkpoint') or workdir
-  run_dir, ref_step = checkpoints.parse_checkpoint_ref(ref)
-  run_config = spectrum_report.load_run_config(run_dir)
-  steps = spectrum_report.resolve_steps(run_dir, ref_step, opts.steps)
+  run_dir, ref_step = checkpoints.parse_checkpoint_ref(config.get('checkpoint') or workdir)
+  run_config = artifacts.load_config(run_dir)
   t = time.perf_counter()
-  dataset = sources.load_dataset(run_config.data)
-  model = spectrum_report.build_model(run_config, dataset.num_classes)
-  init_stats = spectrum_report.init_variables(model, dataset.train[0].shape[1:]).get(
-    'batch_stats', {}
-  )
+  dataset = data.load_dataset(run_config.data)
+  steps_per_epoch, _ = loop.schedule_steps(run_config, len(dataset.train[1]))
+  wanted = opts.steps + tuple(e * steps_per_epoch for e in opts.epochs)
+  steps = report.resolve_steps(run_dir, ref_step, tuple(sorted(set(wanted))))
+  model = models.from_config(run_config.model, dataset.num_classes)
+  _, init_stats = models.init_variables(model, dataset.train[0].shape[1:], 0)
   mesh = pipeline.make_mesh()
   batches, n = example_batches(
     dataset, opts, run_config.data.batch_size, run_config.data.eval_batch_size, mesh
   )
   data_time = time.perf_counter() - t
-  root = os.path.join(workdir, out_name(opts))
-  os.makedirs(root, exist_ok=True)
-  with open(os.path.join(root, 'config.json'), 'w') as f:
-    f.write(config.to_json_best_effort(indent=2, sort_keys=True))
+  root = record_dir(config, workdir)
   writer, per_step = RunWriter(workdir), {}
   try:
     for step in steps:
       t = time.perf_counter()
-      params, stats, info = spectrum_report.load_step(run_dir, step, init_stats, opts.bn_mode)
+      params, stats, info = artifacts.load_step(run_dir, step, init_stats, opts.bn_mode)
       info.update(
         run_dir=os.path.abspath(run_dir),
         dataset=dataset.name,
@@ -372,9 +267,9 @@ def run_task(config, workdir: str) -> dict:
       )
       result, summary = spectrum_at(model, params, stats, batches, opts, step, info)
       summary['times_data'] = data_time
-      per_step[step] = spectrum_report.write_step(root, result, summary, plots=opts.plots)
+      per_step[step] = report.write_step(root, result, summary, plots=opts.plots)
       writer.write_scalars(step, scalars(result))
-      print(f'[jaxland] spectrum {spectrum_report.line(per_step[step])}', flush=True)
+      print(f'[jaxland] spectrum {report.line(per_step[step])}', flush=True)
   finally:
     writer.close()
-  return spectrum_report.write_run(root, per_step, plots=opts.plots)
+  return report.write_run(root, per_step, plots=opts.plots)

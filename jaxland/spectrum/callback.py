@@ -5,12 +5,13 @@ spectrum/* scalars and, with callback_save, written as <run>/spectrum/<step>/spe
 
 import os
 
-from jaxland import spectrum_report
-from jaxland.spectrum import Options, example_batches, options, out_name, scalars, spectrum_at
-from jaxland.train import loop
+from jaxland.spectrum import report
+from jaxland.spectrum.settings import Options, options
+from jaxland.spectrum.task import example_batches, out_name, scalars, spectrum_at
+from jaxland.train import callbacks
 
 
-class SpectrumCallback(loop.Callback):
+class SpectrumCallback(callbacks.Callback):
   """Every `every_steps` training steps (and at step 0): the spectrum on the first N examples."""
 
   def __init__(self, config, opts: Options):
@@ -37,14 +38,12 @@ class SpectrumCallback(loop.Callback):
       run.model, state.params, state.batch_stats, self.batches, self.opts, step, info
     )
     if self.opts.callback_save:
-      root = os.path.join(run.workdir, out_name(self.opts))
-      spectrum_report.write_step(root, result, summary, plots=False)
+      report.write_step(os.path.join(run.workdir, out_name(self.opts)), result, summary, False)
     return scalars(result)
 
 
-def spectrum_callback(config):
-  """The SpectrumCallback when config.spectrum.every_steps > 0 (jaxland.tasks.CALLBACKS)."""
-  section = config.get('spectrum')
-  if section is None or not section.get('every_steps', 0):
+def spectrum_callback(config) -> SpectrumCallback | None:
+  """The SpectrumCallback when the config has a spectrum section with every_steps > 0."""
+  if 'spectrum' not in config or not config.spectrum.every_steps:
     return None
   return SpectrumCallback(config, options(config))

@@ -1,16 +1,9 @@
-"""Sweeps: one base config, axes over any of its keys, one run directory per point.
+"""Sweep axes and points: a sweep config's `space` turned into one run config per point.
 
-A sweep config (configs/sweeps/*.py) is a ConfigDict with
-  name    the sweep's name;
-  base    the full run config each point starts from (override with --config.base.<key>=...);
-  space   the axes: values(key, [...]) combined with product(...), zipped(...), or
-          sample(num, {key: loguniform(lo, hi) | uniform | randint | choice}, seed);
-  report  settings for jaxland.report (group_by, heatmaps, colour_by, strength), optional.
-A key starting with 'tag.' sets nothing: it labels the point (e.g. 'tag.layers' beside
-'model.hidden_sizes') for tables and heat maps. This module builds the axes and turns a sweep
-config into its points; jaxland/sweep_run.py runs them, and is this module's command line:
-
-    python -m jaxland.sweep --config=configs/sweeps/<x>.py[:arg] --workdir=DIR [--parallel=N]
+A sweep config (configs/sweeps/*.py) is a ConfigDict with `name`, `base` (the run config every
+point starts from), `space` (axes: values(key, [...]) combined with product, zipped, or
+sample(num, {key: loguniform(lo, hi) | uniform | randint | choice})) and an optional `report`
+section (jaxland.sweep.report). A key starting with 'tag.' sets nothing: it labels the point.
 """
 
 import copy
@@ -21,6 +14,8 @@ import re
 
 import ml_collections
 import numpy as np
+
+from jaxland import config as config_lib
 
 TAG = 'tag.'
 DISTRIBUTIONS = ('uniform', 'loguniform', 'randint', 'choice')
@@ -232,8 +227,6 @@ def point_config(sweep_config, point: Point):
 
 def resolve(sweep_config) -> list[Point]:
   """The points, each config checked by jaxland.config (ValueError naming the point)."""
-  from jaxland import config as config_lib
-
   points = make_points(sweep_config.get('space') or {})
   for point in points:
     try:
@@ -241,9 +234,3 @@ def resolve(sweep_config) -> list[Point]:
     except ValueError as e:
       raise ValueError(f'sweep point {point.name!r}: {e}') from e
   return points
-
-
-if __name__ == '__main__':
-  from jaxland import sweep_run
-
-  sweep_run.cli()

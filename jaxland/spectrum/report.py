@@ -1,38 +1,25 @@
-"""Files of the spectrum task: reading a run's steps; one npz + summary.json + PNGs per step.
-
-Reading: a run's saved config, its checkpoint and trajectory steps, and the params and BatchNorm
-statistics of a step (see jaxland.spectrum for where statistics come from for trajectory files).
-Writing, layout under <workdir>/<out> (out = 'spectrum' for the default options; see
-jaxland.spectrum):
+"""Files of the spectrum task: the steps to read, one npz + summary.json + PNGs per step, and the
+figures across steps. Layout under <workdir>/<out> (out = 'spectrum' for the default options):
   <step>/spectrum.npz     eigenvalues [k] (descending), eigenvectors [k, n_params] (unit rows in
                           ravel_pytree order of the full params; zeros outside a block), residuals
                           [k], bottom_eigenvalues [b], bottom_residuals [b], ritz_values [m],
                           density_grid [G], density [G], slq_nodes [P, m], slq_weights [P, m],
                           density_sigma, trace, trace_stderr, trace_samples [P], step, loss,
                           gradient_norm, gradient_overlaps [k] (v_i . grad), num_examples,
-                          num_params (dimension of the operator: the block's with a block),
-                          param_paths [L], param_offsets [L+1]
+                          num_params (operator dimension), param_paths [L], param_offsets [L+1]
   <step>/summary.json     the scalars, options, times (seconds), where params and BatchNorm
                           statistics came from, param_shapes
-  <step>/density.png      SLQ density on a log scale, top-k eigenvalues marked
-  <step>/top_eigenvalues.png
-  summary.json            every step's summary; with >= 2 steps also top_eigenvalues.png (top-k
-                          against step), density.png (densities overlaid) and trace.png
+  <step>/density.png, <step>/top_eigenvalues.png
+  summary.json            every step's summary; with >= 2 steps also top_eigenvalues.png,
+                          density.png and trace.png across steps
 """
 
-import glob
-import json
 import os
-import re
 
-import flax
-import jax
-import jax.numpy as jnp
-import ml_collections
 import numpy as np
-from absl import logging
 
-from jaxland import checkpoints, models, plots
+from jaxland.output import plots, tables
+from jaxland.rundir import artifacts
 
 NPZ_NAME = 'spectrum.npz'
 NPZ_KEYS = (
@@ -60,45 +47,14 @@ NPZ_KEYS = (
   'param_offsets',
 )
 DENSITY_FLOOR = 1e-8  # Log-scale density plots clip below this.
-_TRAJECTORY_RE = re.compile(r'^params_(\d+)\.npz$')
 
 
 # ------------------------------------------------------------------------------- reading a run
 
 
-def load_run_config(run_dir: str) -> ml_collections.ConfigDict:
-  """The training config saved in <run dir>/config.json."""
-  path = os.path.join(run_dir, 'config.json')
-  if not os.path.exists(path):
-    raise FileNotFoundError(f'{path} not found: config.checkpoint must name a training run dir')
-  with open(path) as f:
-    return ml_collections.ConfigDict(json.load(f))
-
-
-def build_model(run_config, num_classes: int):
-  """The run's model from its saved config.model."""
-  kwargs = run_config.model.to_dict()
-  kwargs.setdefault('num_classes', num_classes)
-  return models.get_model(**kwargs)
-
-
-def trajectory_steps(run_dir: str) -> dict[int, str]:
-  """{step: path} of the run's trajectory/params_XXXXXXXX.npz files."""
-  found = {}
-  for path in glob.glob(os.path.join(run_dir, 'trajectory', 'params_*.npz')):
-    match = _TRAJECTORY_RE.match(os.path.basename(path))
-    if match:
-      found[int(match.group(1))] = path
-  return found
-
-
-def checkpoint_steps(run_dir: str) -> list[int]:
-  return checkpoints.list_steps(run_dir) if checkpoints.exists(run_dir) else []
-
-
 def resolve_steps(run_dir: str, ref_step, steps) -> list[int]:
   """The steps to analyse: opts.steps (-1 = latest checkpoint), else the ref's step or latest."""
-  ckpt, traj = checkpoint_steps(run_dir), trajectory_steps(run_dir)
+  ckpt, traj = artifacts.checkpoint_steps(run_dir), artifacts.trajectory_steps(run_dir)
   if steps and ref_step is not None:
     raise ValueError(
       f'config.spectrum.steps = {steps!r}: give the steps either there or in config.checkpoint '
@@ -118,37 +74,6 @@ def resolve_steps(run_dir: str, ref_step, steps) -> list[int]:
   return sorted(set(wanted))
 
 
-def init_variables(model, input_shape):
-  """The model's initial variables (for BatchNorm's initial statistics and the params layout)."""
-  x = jnp.zeros((1, *input_shape), jnp.float32)
-  return jax.jit(model.init, static_argnames='train')(jax.random.key(0), x, train=False)
-
-
-def load_step(run_dir: str, step: int, init_stats, bn_mode: str):
-  """(params, batch_stats, info) of `step`: its checkpoint, else its trajectory file."""
-  if step in checkpoint_steps(run_dir):
-    params, stats, _ = checkpoints.load_params(f'{run_dir}:{step}')
-    return params, stats, {'source': 'checkpoint', 'batch_stats_source': f'checkpoint {step}'}
-  with np.load(trajectory_steps(run_dir)[step]) as f:
-    params = flax.traverse_util.unflatten_dict({k: f[k] for k in f.files}, sep='/')
-  info = {'source': 'trajectory'}
-  if not init_stats:
-    return params, {}, info | {'batch_stats_source': 'none (no BatchNorm)'}
-  if bn_mode == 'train' or step == 0:
-    why = 'init (unused: bn_mode=train)' if bn_mode == 'train' else 'init (exact at step 0)'
-    return params, init_stats, info | {'batch_stats_source': why}
-  ckpt = checkpoint_steps(run_dir)
-  if not ckpt:
-    raise ValueError(
-      f'config.spectrum.steps: step {step} is a trajectory file (params only) and {run_dir} has '
-      "no checkpoint to take BatchNorm statistics from; use bn_mode='train' or checkpoint steps"
-    )
-  nearest = min(ckpt, key=lambda s: (abs(s - step), s))
-  _, stats, _ = checkpoints.load_params(f'{run_dir}:{nearest}')
-  logging.warning('Step %d: BatchNorm statistics from the nearest checkpoint %d', step, nearest)
-  return params, stats, info | {'batch_stats_source': f'checkpoint {nearest} (nearest)'}
-
-
 # ------------------------------------------------------------------------------------- writing
 
 
@@ -160,20 +85,6 @@ def load(root: str, step: int) -> dict:
   """The arrays of <root>/<step>/spectrum.npz as a dict."""
   with np.load(os.path.join(step_dir(root, step), NPZ_NAME)) as f:
     return {k: f[k] for k in f.files}
-
-
-def _json_ready(x):
-  if isinstance(x, dict):
-    return {str(k): _json_ready(v) for k, v in x.items()}
-  if isinstance(x, np.ndarray):
-    return _json_ready(x.tolist())
-  if isinstance(x, (list, tuple)):
-    return [_json_ready(v) for v in x]
-  if isinstance(x, (np.floating, float)):
-    return float(x) if np.isfinite(x) else None
-  if isinstance(x, np.integer):
-    return int(x)
-  return x
 
 
 def write_step(root: str, result: dict, summary: dict, plots: bool = True) -> dict:
@@ -200,9 +111,8 @@ def write_step(root: str, result: dict, summary: dict, plots: bool = True) -> di
     files['density'] = plot_density(result, os.path.join(out, 'density.png'), _title(summary))
     files['top_eigenvalues'] = plot_top(result, os.path.join(out, 'top_eigenvalues.png'))
   summary['files'] = files
-  summary = _json_ready(summary)
-  with open(files['summary'], 'w') as f:
-    json.dump(summary, f, indent=2, sort_keys=True)
+  summary = tables.jsonable(summary, null_nonfinite=True)
+  tables.write_json(files['summary'], summary)
   return summary
 
 
@@ -254,7 +164,7 @@ def plot_top(result: dict, path: str) -> str:
 
 
 def write_run(root: str, per_step: dict, plots: bool = True) -> dict:
-  """summary.json across steps (and their figures when >= 2 steps); the task's return value."""
+  """The summary across steps (the task's summary.json) and, for >= 2 steps, their figures."""
   steps = sorted(per_step)
   summary = {
     'status': 'done',
@@ -267,9 +177,7 @@ def write_run(root: str, per_step: dict, plots: bool = True) -> dict:
   }
   if plots and len(steps) >= 2:
     summary['files'] = plot_steps(root, steps)
-  with open(os.path.join(root, 'summary.json'), 'w') as f:
-    json.dump(_json_ready(summary), f, indent=2, sort_keys=True)
-  return summary
+  return tables.jsonable(summary, null_nonfinite=True)
 
 
 def plot_steps(root: str, steps, top: int = 20) -> dict:

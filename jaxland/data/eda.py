@@ -8,13 +8,12 @@ channel_stats.csv (per-channel mean and std in [0, 1] units, per split), eda.md 
 The splits are the ones training sees (val_size, train_subset and test_subset applied).
 """
 
-import csv
 import os
 
 import numpy as np
 
-from jaxland import data, plots
-from jaxland import workdir as workdir_lib
+from jaxland.data import sources
+from jaxland.output import plots, tables
 
 SPLITS = ('train', 'val', 'test')
 
@@ -74,12 +73,14 @@ def plot_samples(images, labels, class_names, path: str, title: str) -> str:
 
 def run(config, workdir: str) -> dict:
   """The task: loads config.data, writes counts, statistics and figures; returns a summary."""
-  dataset = data.load_dataset(config.data)
+  dataset = sources.load_dataset(config.data)
   print(f'[jaxland] data: {dataset.name}: {dataset.source}', flush=True)
   os.makedirs(workdir, exist_ok=True)
   parts = splits(dataset)
   if config.eda.split not in parts:
-    raise ValueError(f'config.eda.split = {config.eda.split!r}; this dataset has {list(parts)}')
+    raise ValueError(
+      f'config.eda.split = {config.eda.split!r} is not allowed; this dataset has {list(parts)}'
+    )
   counts = {s: class_counts(y, dataset.num_classes) for s, (_, y) in parts.items()}
   stats = {s: channel_stats(x) for s, (x, _) in parts.items()}
   images, labels = parts[config.eda.split]
@@ -109,25 +110,23 @@ def run(config, workdir: str) -> dict:
     'samples': idx.tolist(),
     'figures': [os.path.basename(f) for f in figures],
   }
-  workdir_lib.write_json(workdir, 'eda.json', summary)
-  workdir_lib.write_status(workdir, 'done')
   print(f'[jaxland] eda: {dataset.name} -> {workdir}/eda.md', flush=True)
   return summary
 
 
 def _write_tables(workdir, dataset, counts, stats) -> None:
-  with open(os.path.join(workdir, 'class_counts.csv'), 'w', newline='') as f:
-    w = csv.writer(f)
-    w.writerow(['class', *counts])
-    for i, name in enumerate(dataset.class_names):
-      w.writerow([name, *(int(c[i]) for c in counts.values())])
-  channels = dataset.image_shape[-1]
-  with open(os.path.join(workdir, 'channel_stats.csv'), 'w', newline='') as f:
-    w = csv.writer(f)
-    w.writerow(['split', 'stat', *(f'channel_{c}' for c in range(channels))])
-    for split, (mean, std) in stats.items():
-      w.writerow([split, 'mean', *(f'{v:.6f}' for v in mean)])
-      w.writerow([split, 'std', *(f'{v:.6f}' for v in std)])
+  rows = [
+    {'class': name, **{s: int(c[i]) for s, c in counts.items()}}
+    for i, name in enumerate(dataset.class_names)
+  ]
+  tables.write_csv(os.path.join(workdir, 'class_counts.csv'), rows, ['class', *counts])
+  channels = [f'channel_{c}' for c in range(dataset.image_shape[-1])]
+  rows = [
+    {'split': split, 'stat': stat, **{c: f'{v:.6f}' for c, v in zip(channels, values, strict=True)}}
+    for split, (mean, std) in stats.items()
+    for stat, values in (('mean', mean), ('std', std))
+  ]
+  tables.write_csv(os.path.join(workdir, 'channel_stats.csv'), rows, ['split', 'stat', *channels])
   lines = [
     f'# {dataset.name}',
     '',
@@ -136,18 +135,14 @@ def _write_tables(workdir, dataset, counts, stats) -> None:
     f'Images {"x".join(map(str, dataset.image_shape))}, {dataset.num_classes} classes. '
     + ', '.join(f'{s}: {int(c.sum())}' for s, c in counts.items()),
     '',
-    '| class | ' + ' | '.join(counts) + ' |',
-    '|---|' + '---|' * len(counts),
-    *(
-      f'| {name} | ' + ' | '.join(str(int(c[i])) for c in counts.values()) + ' |'
-      for i, name in enumerate(dataset.class_names)
+    tables.markdown(
+      ['class', *counts],
+      [[name, *(int(c[i]) for c in counts.values())] for i, name in enumerate(dataset.class_names)],
     ),
     '',
-    '| split | per-channel mean | per-channel std |',
-    '|---|---|---|',
-    *(
-      f'| {s} | {", ".join(f"{v:.4f}" for v in m)} | {", ".join(f"{v:.4f}" for v in d)} |'
-      for s, (m, d) in stats.items()
+    tables.markdown(
+      ['split', 'per-channel mean', 'per-channel std'],
+      [[s, _join(m), _join(d)] for s, (m, d) in stats.items()],
     ),
     '',
     '![class counts](class_counts.png)',
@@ -157,3 +152,7 @@ def _write_tables(workdir, dataset, counts, stats) -> None:
   ]
   with open(os.path.join(workdir, 'eda.md'), 'w') as f:
     f.write('\n'.join(lines))
+
+
+def _join(values) -> str:
+  return ', '.join(f'{v:.4f}' for v in values)

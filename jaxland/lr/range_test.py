@@ -1,26 +1,16 @@
 """Range tests (Smith 2017): sweep one injected hyperparameter and record how training reacts.
 
-No second training loop: `sweep` is a driver of a step function `(state, value) -> (state,
-metrics)`. For image models that function is the loop's own jitted train step
-(jaxland.train.loop.make_train_step) with the swept hyperparameter pinned in the optimizer state
-by jaxland.optim.build.set_hparam before each update, so a range test trains exactly as a run
-does (same data order, augmentation, BatchNorm, chain); anything the chain injects can be swept
-(learning_rate, momentum, weight_decay, ...). Each test starts from a copy of the given state,
-so the weights it was given are left as they were and every test starts from the same weights.
-
-Per iteration: the value, train loss (raw and an EMA smoothed with bias correction), train
-accuracy; every `eval_every` iterations: loss and accuracy on a fixed held-out subset. A test
-stops at divergence: a non-finite loss, or a smoothed loss above `diverge_factor` x its best.
-Suggestions and the curve's shape come from jaxland.lr_suggest.
-
-Task `lr_range` (config.lr_range): the sweep, optional overlays (one test per batch size,
-weight decay or momentum, in one figure), an optional grid of short constant-LR runs at fixed
-momenta; per test <name>.png/.csv/.json in the workdir, TensorBoard scalars lr_range/<name>/*
-(written by jaxland.lr_report).
+No second training loop: `sweep` feeds a step function `(state, value) -> (state, metrics)` one
+value per iteration. For image models that is the loop's own Stepper (its train step and batch
+order) with the swept hyperparameter pinned in the optimizer state (optim.build.set_hparam), so
+a range test trains exactly as a run does. Each test starts from a copy of the given state. A
+test stops at a non-finite loss or a smoothed loss above `diverge_factor` x its best; suggestions
+and the curve's shape come from jaxland.lr.suggest. Task `lr_range`: WORKSPACE.md.
 """
 
 import copy
 import dataclasses
+import functools
 import math
 import os
 
@@ -28,26 +18,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxland import lr_report, lr_suggest
-from jaxland import workdir as workdir_lib
-from jaxland.data import pipeline
-from jaxland.metrics import RunWriter
+from jaxland.lr import report, suggest
 from jaxland.optim import build
+from jaxland.output.metrics import RunWriter
 from jaxland.train import loop
-
-SPACINGS = ('log', 'linear')
-OVERLAYS = ('', 'batch_size', 'weight_decay', 'momentum')
 
 
 def sweep_values(start: float, end: float, num_steps: int, spacing: str = 'log') -> np.ndarray:
-  """The value each of `num_steps` iterations uses, from start to end (both included)."""
-  if spacing not in SPACINGS:
-    raise ValueError(f'config.lr_range.spacing={spacing!r} is invalid; allowed: {SPACINGS}')
-  if num_steps < 2:
-    raise ValueError(f'config.lr_range.num_steps={num_steps} is invalid; allowed: >= 2')
+  """The value each of `num_steps` (>= 2) iterations uses, from start to end (both included);
+  log spacing needs start and end > 0."""
   if spacing == 'log':
-    if not (start > 0 and end > 0):
-      raise ValueError(f'log spacing needs start={start} > 0 and end={end} > 0 (config.lr_range)')
     return np.geomspace(start, end, num_steps)
   return np.linspace(start, end, num_steps)
 
@@ -85,13 +65,13 @@ class RangeResult:
     with the grid of short runs at fixed values).
     """
     if self.param == 'learning_rate':
-      loss_rules = lr_suggest.loss_suggestions(
+      loss_rules = suggest.loss_suggestions(
         self.values, self.smooth_loss, log=self.spacing == 'log'
       )
     else:
-      v, s = lr_suggest.trim(self.values, self.smooth_loss, skip_start=0, skip_end=0)
+      v, s = suggest.trim(self.values, self.smooth_loss, skip_start=0, skip_end=0)
       loss_rules = {'minimum_loss': float(v[np.argmin(s)]) if len(s) else None}
-    acc_rules = lr_suggest.accuracy_suggestions(self.eval_values, self.val_accuracy)
+    acc_rules = suggest.accuracy_suggestions(self.eval_values, self.val_accuracy)
     out = {
       'param': self.param,
       'spacing': self.spacing,
@@ -100,12 +80,12 @@ class RangeResult:
       'iterations': len(self.values),
       'stop_value': self.stop_value,
       'suggestions': {**loss_rules, **acc_rules},
-      'shape': lr_suggest.classify_shape(self.val_accuracy),
+      'shape': suggest.classify_shape(self.val_accuracy),
       'best_val_accuracy': _max(self.val_accuracy),
       'min_smooth_loss': _min(self.smooth_loss),
     }
     if self.param == 'learning_rate':
-      out['recommended'] = lr_suggest.recommend(
+      out['recommended'] = suggest.recommend(
         loss_rules, acc_rules, self.values, self.smooth_loss, min_lr_div
       )
     return out
@@ -171,8 +151,6 @@ def sweep(
   (the final evaluation may see up to sync_every - 1 steps more).
   """
   values = np.asarray(values, float)
-  if not 0 <= smoothing < 1:
-    raise ValueError(f'config.lr_range.smoothing={smoothing} is invalid; allowed: [0, 1)')
   state = jax.tree.map(jnp.copy, state)
   rec, evals, pending = _Recorder(smoothing, diverge_factor), [], []
   for i, value in enumerate(values):
@@ -216,42 +194,25 @@ def _pin(state, value, param, fixed):
 
 
 class ImageSweeper:
-  """Range tests on a jaxland.train.loop.Run: its jitted train step with hyperparameters pinned."""
+  """Range tests on a jaxland.train.loop.Run: its Stepper, with hyperparameters pinned."""
 
   def __init__(self, run, eval_size: int = 1000):
     self.run = run
     train_step = loop.make_train_step(run)
 
-    def step(state, value, images, labels, epoch_idx, *, param, fixed):
+    def step(state, images, labels, epoch_idx, value, *, param, fixed):
       return train_step(_pin(state, value, param, fixed), images, labels, epoch_idx)
 
     self._step = jax.jit(step, donate_argnums=(0,), static_argnames=('param', 'fixed'))
-    self._epoch_batches = jax.jit(
-      pipeline.epoch_batches, static_argnums=(2, 3), out_shardings=pipeline.replicated(run.mesh)
-    )
     self.eval_split = 'val' if 'val' in run.device_data else 'test'
     self._eval = _subset_eval_fn(run, self.eval_split, eval_size)
 
   def step_fn(self, param: str, fixed: dict):
-    """(state, value) -> (state, metrics): the run's step on its batch order, `param` = value."""
-    run, config = self.run, self.run.config
-    images, labels = run.device_data['train']
-    seed = config.seed if config.data_seed < 0 else config.data_seed
-    spe, batch, cache = run.steps_per_epoch, config.data.batch_size, {}
+    """(state, value) -> (state, metrics): the run's next step with `param` = value."""
     fixed = tuple(sorted((k, float(v)) for k, v in fixed.items()))
-
-    def step(state, value):
-      if 'step' not in cache:  # Read the counter once; then count on the host (no sync per step).
-        cache['step'] = int(state.step)
-      epoch = cache['step'] // spe
-      if epoch not in cache:
-        cache[epoch] = self._epoch_batches(seed, epoch, len(labels), batch)
-        cache.pop(epoch - 1, None)
-      cache['step'] += 1
-      value = jnp.float32(value)
-      return self._step(state, value, images, labels, cache[epoch], param=param, fixed=fixed)
-
-    return step
+    pinned = functools.partial(self._step, param=param, fixed=fixed)
+    take_step = loop.Stepper(self.run, pinned)
+    return lambda state, value: take_step(state, jnp.float32(value))
 
   def evaluate(self, state) -> dict:
     sums = jax.device_get(self._eval(state.params, state.batch_stats))
@@ -283,22 +244,6 @@ def _subset_eval_fn(run, split: str, size: int):
 # --- The task -------------------------------------------------------------------------------------
 
 
-def _validate(c):
-  if c.overlay not in OVERLAYS:
-    raise ValueError(f'config.lr_range.overlay={c.overlay!r} is invalid; allowed: {OVERLAYS}')
-  if c.overlay and not tuple(c.overlay_values):
-    raise ValueError(f'config.lr_range.overlay={c.overlay!r} needs config.lr_range.overlay_values')
-  if c.overlay and c.overlay == c.param:
-    raise ValueError(f'config.lr_range.overlay={c.overlay!r} is the swept param; overlay another')
-  bad = [b for b in c.overlay_values if c.overlay == 'batch_size' and b % jax.device_count()]
-  if bad:
-    raise ValueError(
-      f'config.lr_range.overlay_values={bad} must be multiples of the {jax.device_count()} devices'
-    )
-  if c.eval_every < 0 or c.eval_size < 0 or c.diverge_factor < 0:
-    raise ValueError('config.lr_range.eval_every, eval_size and diverge_factor must be >= 0')
-
-
 def _tests(config):
   """[(name, config, fixed)] for the sweep or for each overlay value."""
   c = config.lr_range
@@ -316,24 +261,17 @@ def _tests(config):
   return tests
 
 
-def run_task(config, workdir: str) -> dict:
-  """Task `lr_range`: the tests, overlays and momentum grid of config.lr_range (module doc)."""
-  from jaxland import config as config_lib
-
-  config_lib.validate(config)
+def run(config, workdir: str) -> dict:
+  """Task `lr_range`: the tests, overlays and momentum grid of config.lr_range."""
   c = config.lr_range
-  _validate(c)
   values = sweep_values(c.start, c.end, c.num_steps, c.spacing)
-  workdir_lib.prepare(workdir, config)
-  workdir_lib.write_status(workdir, 'running')
-  writer = RunWriter(workdir)
-  summary = {'status': 'failed'}
   opts = dict(
     eval_every=c.eval_every,
     diverge_factor=c.diverge_factor,
     smoothing=c.smoothing,
     spacing=c.spacing,
   )
+  writer = RunWriter(workdir)
   try:
     sweepers, results, tests = {}, {}, {}
 
@@ -346,21 +284,15 @@ def run_task(config, workdir: str) -> dict:
     for name, cfg, fixed in _tests(config):
       result = sweeper(cfg)(c.param, values, fixed, **opts)
       results[name], tests[name] = result, result.analyze(c.min_lr_div)
-      lr_report.write_outputs(workdir, name, result, tests[name])
-      lr_report.write_tensorboard(writer, name, result)
+      report.write_outputs(workdir, name, result, tests[name])
+      report.write_tensorboard(writer, name, result)
       print(f'[jaxland] {name}: {_line(tests[name])}', flush=True)
     if len(results) > 1:
-      lr_report.plot_overlay(results, os.path.join(workdir, 'overlay.png'), title=c.overlay)
+      report.plot_overlay(results, os.path.join(workdir, 'overlay.png'), title=c.overlay)
     summary = {'status': 'done', 'eval_split': sweeper(config).eval_split, 'tests': tests}
     if tuple(c.momentum_grid):
       summary['momentum_grid'] = momentum_grid(sweeper(config), config, workdir, writer)
-  except BaseException as e:
-    summary = {'status': 'failed', 'message': f'{type(e).__name__}: {e}'}
-    raise
   finally:
-    workdir_lib.write_status(workdir, summary['status'], message=summary.get('message', ''))
-    if summary['status'] == 'done':
-      workdir_lib.write_json(workdir, 'summary.json', summary)
     writer.close()
   return summary
 
@@ -376,14 +308,14 @@ def momentum_grid(sweeper: ImageSweeper, config, workdir: str, writer: RunWriter
     name = f'momentum_grid-momentum{m:g}'
     r = sweeper('learning_rate', values, {'momentum': float(m)}, spacing='linear', **opts)
     results[f'momentum {m:g}'] = r
-    lr_report.write_csv(r, os.path.join(workdir, f'{name}.csv'))
-    lr_report.write_tensorboard(writer, name, r)
+    report.write_csv(r, os.path.join(workdir, f'{name}.csv'))
+    report.write_tensorboard(writer, name, r)
     runs[f'{m:g}'] = {
       'status': r.status,
       'final_smooth_loss': float(r.smooth_loss[-1]),
       'final_val_accuracy': float(r.val_accuracy[-1]) if len(r.val_accuracy) else None,
     }
-  lr_report.plot_grid(results, os.path.join(workdir, 'momentum_grid.png'), title=f'lr {lr:g}')
+  report.plot_grid(results, os.path.join(workdir, 'momentum_grid.png'), title=f'lr {lr:g}')
   done = {k: v['final_smooth_loss'] for k, v in runs.items() if v['status'] == 'completed'}
   best = min(done, key=done.get) if done else None
   return {'learning_rate': lr, 'runs': runs, 'best_momentum': best}

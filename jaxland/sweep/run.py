@@ -7,7 +7,6 @@ processes, each pinned to its share of CPU cores or given its GPU (--gpus=0,1). 
 status is final (done, diverged) are skipped; the others start or resume from their checkpoints.
 --slurm writes DIR/slurm/array.sbatch instead: a SLURM array with one task per unfinished point.
 Layout: DIR/sweep.json (the points), DIR/<point>/ (a run dir plus point.json), DIR/logs/.
-The points themselves come from jaxland/sweep.py.
 """
 
 import json
@@ -17,7 +16,12 @@ import subprocess
 import sys
 import time
 
-from jaxland.sweep import Point, point_config, resolve
+from absl import app, flags
+from ml_collections import config_flags
+
+from jaxland import tasks
+from jaxland.rundir import workdir as workdir_lib
+from jaxland.sweep.space import Point, point_config, resolve
 
 FINAL_STATUSES = ('done', 'diverged')
 SWEEP_FILE = 'sweep.json'
@@ -25,8 +29,6 @@ POINT_FILE = 'point.json'
 
 
 def run_status(workdir: str, point: Point) -> str:
-  from jaxland import workdir as workdir_lib
-
   return workdir_lib.read_status(os.path.join(workdir, point.name))['status']
 
 
@@ -57,15 +59,13 @@ def read_sweep(workdir: str) -> dict:
 
 def run_point(sweep_config, point: Point, workdir: str) -> dict:
   """Trains one point in this process (resuming it); its summary, status 'failed' on error."""
-  from jaxland import tasks
-
   run_dir = os.path.join(workdir, point.name)
   os.makedirs(run_dir, exist_ok=True)
   with open(os.path.join(run_dir, POINT_FILE), 'w') as f:
     json.dump(point.to_json(), f, indent=2)
   config = point_config(sweep_config, point)
   try:
-    return tasks.get_task(config.task)(config, run_dir)
+    return tasks.run(config, run_dir)
   except Exception as e:  # One bad point must not stop the sweep; its status.json says why.
     print(f'[sweep] {point.name} failed: {type(e).__name__}: {e}', flush=True)
     return {'status': 'failed', 'message': f'{type(e).__name__}: {e}'}
@@ -219,17 +219,12 @@ def find_point(points: list[Point], ref: str) -> Point:
 
 def _config_args(argv) -> list[str]:
   """The --config and --config.* arguments this command got (handed to child processes)."""
-  from absl import flags
-  from ml_collections import config_flags
-
   path, colon, arg = config_flags.get_config_filename(flags.FLAGS['config']).partition(':')
   spec = os.path.abspath(path) + colon + arg
   return [f'--config={spec}', *(a for a in argv if a.startswith('--config.'))]
 
 
 def main(argv):
-  from absl import app, flags
-
   f = flags.FLAGS
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
@@ -269,9 +264,6 @@ def main(argv):
 
 
 def _define_flags():
-  from absl import flags
-  from ml_collections import config_flags
-
   config_flags.DEFINE_config_file('config', None, 'Sweep config file.', lock_config=True)
   flags.DEFINE_string('workdir', None, 'Sweep directory (one run directory per point inside).')
   flags.DEFINE_integer('parallel', 0, '0: points one by one in this process; N: N processes.')
@@ -289,8 +281,5 @@ def _define_flags():
 
 def cli():
   """`python -m jaxland.sweep`: flags, then main."""
-  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
-  from absl import app
-
   _define_flags()
   app.run(main)

@@ -2,7 +2,7 @@
 
 import os
 
-from jaxland import plots
+from jaxland.output import plots
 
 
 def snap(res, path) -> str:

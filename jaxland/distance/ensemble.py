@@ -1,31 +1,22 @@
 """Snapshot ensembles: averaged softmax probabilities, prediction agreement and error correlation.
 
-Members are the snapshots a run saved (jaxland.anchors: at anchors, `snapshot_epochs`,
-`snapshot_every`, e.g. at warm-restart boundaries as in Huang et al.'s snapshot ensembles) plus
-its final model. For M members with probabilities p_m [N, C] on a split:
-  ensemble            sum_m w_m p_m / sum_m w_m (equal weights by default)
-  cumulative accuracy accuracy of the ensemble of the first m members, m = 1..M (in epoch order)
-  agreement[i, j]     fraction of examples where members i and j predict the same class
-  shared_error_disagreement[i, j]
-                      among the examples both i and j get wrong, the fraction where their wrong
-                      predictions differ (NaN when they share no error)
-  error_correlation[i, j]
-                      Pearson correlation of the 0/1 error indicators (NaN when one is constant)
-  param_distance[i, j] L2 distance between the members' parameters
-The task `ensemble` (config.task='ensemble', with the run's own config and --workdir=<run dir>)
-writes these to <run dir>/ensemble/: members.csv, pairs.csv, ensemble.md, heatmap.png and
-summary.json.
+Members are a run's snapshots (jaxland.distance.anchors) plus its final model. `analyse` gives,
+for members' probabilities [M, N, C]: the cumulative ensemble accuracy as members are added (in
+epoch order), pairwise agreement, disagreement on shared errors, error correlation and parameter
+distance. Task `ensemble` (--config.task=ensemble --workdir=<run dir>) writes them to
+<run dir>/ensemble/; WORKSPACE.md defines each number.
 """
 
-import csv
 import os
 
 import jax
 import numpy as np
 
-from jaxland import anchors, checkpoints
-from jaxland import workdir as workdir_lib
 from jaxland.data import pipeline
+from jaxland.output import plots, tables
+from jaxland.rundir import artifacts, checkpoints
+from jaxland.rundir import workdir as workdir_lib
+from jaxland.train import loop
 
 OUT_DIR = 'ensemble'
 PAIR_METRICS = ('agreement', 'shared_error_disagreement', 'error_correlation', 'param_distance')
@@ -129,56 +120,43 @@ def analyse(probs, labels, names, weights=None, params_list=None) -> dict:
   return out
 
 
-def _fmt(v) -> str:
-  return 'nan' if v is None or not np.isfinite(v) else f'{v:.4f}'
-
-
 def write_report(report: dict, out_dir: str, title: str = 'Snapshot ensemble') -> dict:
   """members.csv, pairs.csv, ensemble.md and heatmap.png under out_dir; returns their paths."""
   os.makedirs(out_dir, exist_ok=True)
-  names = report['names']
+  names, fmt = report['names'], tables.fmt_float
   pairs = [k for k in PAIR_METRICS if k in report]
   paths = {k: os.path.join(out_dir, f) for k, f in _FILES.items()}
-  with open(paths['members'], 'w', newline='') as f:
-    writer = csv.writer(f)
-    writer.writerow(['member', 'weight', 'accuracy', 'ensemble_accuracy_up_to_here'])
-    for i, name in enumerate(names):
-      writer.writerow(
-        [name, report['weights'][i], report['member_accuracy'][i], report['cumulative_accuracy'][i]]
-      )
-  with open(paths['pairs'], 'w', newline='') as f:
-    writer = csv.writer(f)
-    writer.writerow(['a', 'b', *pairs])
-    for i in range(len(names)):
-      for j in range(len(names)):
-        writer.writerow([names[i], names[j], *(report[k][i, j] for k in pairs)])
-  lines = [
-    f'# {title}',
-    '',
-    '| member | weight | accuracy | ensemble up to here |',
-    '|---|---|---|---|',
+  members = [
+    {
+      'member': name,
+      'weight': report['weights'][i],
+      'accuracy': report['member_accuracy'][i],
+      'ensemble_accuracy_up_to_here': report['cumulative_accuracy'][i],
+    }
+    for i, name in enumerate(names)
   ]
-  for i, name in enumerate(names):
-    lines.append(
-      f'| {name} | {report["weights"][i]:g} | {_fmt(report["member_accuracy"][i])} | '
-      f'{_fmt(report["cumulative_accuracy"][i])} |'
-    )
+  tables.write_csv(paths['members'], members)
+  pair_rows = [
+    {'a': a, 'b': b, **{k: report[k][i, j] for k in pairs}}
+    for i, a in enumerate(names)
+    for j, b in enumerate(names)
+  ]
+  tables.write_csv(paths['pairs'], pair_rows, columns=['a', 'b', *pairs])
+  member_rows = [
+    [m['member'], f'{m["weight"]:g}', fmt(m['accuracy']), fmt(m['ensemble_accuracy_up_to_here'])]
+    for m in members
+  ]
+  parts = [f'# {title}', '', tables.markdown(MEMBER_HEADER, member_rows)]
   for key in pairs:
-    lines += [
-      '',
-      f'## {key}',
-      '',
-      '| | ' + ' | '.join(names) + ' |',
-      '|---' * (len(names) + 1) + '|',
-    ]
-    for i, name in enumerate(names):
-      lines.append(f'| {name} | ' + ' | '.join(_fmt(v) for v in report[key][i]) + ' |')
+    rows = [[name, *(fmt(v) for v in report[key][i])] for i, name in enumerate(names)]
+    parts += ['', f'## {key}', '', tables.markdown(['', *names], rows)]
   with open(paths['markdown'], 'w') as f:
-    f.write('\n'.join(lines) + '\n')
+    f.write('\n'.join(parts) + '\n')
   heatmap(report, paths['heatmap'], title)
   return paths
 
 
+MEMBER_HEADER = ('member', 'weight', 'accuracy', 'ensemble up to here')
 _FILES = {
   'members': 'members.csv',
   'pairs': 'pairs.csv',
@@ -187,31 +165,24 @@ _FILES = {
 }
 
 
-def heatmap(report: dict, path: str, title: str = '') -> None:
-  """One heat map per pairwise metric, side by side, values written in the cells."""
-  import matplotlib
-
-  matplotlib.use('Agg')
-  import matplotlib.pyplot as plt
-
+def heatmap(report: dict, path: str, title: str = '') -> str:
+  """One heat map per pairwise metric, side by side, values written in the cells (<= 10 members)."""
   keys = [k for k in PAIR_METRICS if k in report]
-  names, m = report['names'], len(report['names'])
-  fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys) + 1, 3.2), squeeze=False)
+  names = report['names']
+  fig, axes = plots.figure(1, len(keys), size=(3.2 + 1 / len(keys), 3.2))
   for ax, key in zip(axes[0], keys, strict=True):
-    values = np.asarray(report[key], float)
-    im = ax.imshow(values, cmap='viridis')
-    ax.set_title(key.replace('_', ' '), fontsize=9)
-    ax.set_xticks(range(m), names, rotation=90, fontsize=7)
-    ax.set_yticks(range(m), names, fontsize=7)
-    if m <= 10:
-      for i in range(m):
-        for j in range(m):
-          ax.text(j, i, _fmt(values[i, j])[:5], ha='center', va='center', fontsize=6, color='w')
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    plots.heatmap(
+      ax,
+      report[key],
+      names,
+      names,
+      title=key.replace('_', ' '),
+      fmt='{:.3f}' if len(names) <= 10 else '',
+    )
+    ax.tick_params(axis='x', labelrotation=90, labelsize=7)
+    ax.tick_params(axis='y', labelsize=7)
   fig.suptitle(title, fontsize=10)
-  fig.tight_layout()
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
+  return plots.save(fig, path)
 
 
 def load_members(run_dir: str, include_final: bool = True) -> list[dict]:
@@ -220,8 +191,8 @@ def load_members(run_dir: str, include_final: bool = True) -> list[dict]:
   The final model (latest checkpoint) is left out when a snapshot was taken at the same step.
   """
   members = []
-  for epoch, path in anchors.list_snapshots(run_dir):
-    params, batch_stats, info = anchors.load_snapshot(path)
+  for epoch, path in artifacts.list_snapshots(run_dir):
+    params, batch_stats, info = artifacts.load_snapshot(path)
     members.append(dict(name=f'epoch {epoch}', params=params, batch_stats=batch_stats, **info))
   if include_final and checkpoints.exists(run_dir):
     params, batch_stats, step = checkpoints.load_params(run_dir)
@@ -234,16 +205,14 @@ def load_members(run_dir: str, include_final: bool = True) -> list[dict]:
   return members
 
 
-def _check_same_run(config, run_dir: str) -> None:
-  """The config given must describe the run's data and model (it rebuilds them to predict)."""
-  workdir_lib.check_same_run(config, run_dir, hint=' (plus --config.task=ensemble)')
+def record_dir(config, workdir: str) -> str:
+  """Where the task's record and tables go: <run dir>/ensemble."""
+  return os.path.join(workdir, OUT_DIR)
 
 
-def run_task(config, workdir: str) -> dict:
+def run(config, workdir: str) -> dict:
   """Task `ensemble`: analyses the snapshots + final model of the run in `workdir`."""
-  from jaxland.train import loop
-
-  _check_same_run(config, workdir)
+  workdir_lib.check_same_run(config, workdir, hint=' (plus --config.task=ensemble)')
   members = load_members(workdir)
   if not members:
     raise FileNotFoundError(f'No snapshots or checkpoints in {workdir}')
@@ -260,9 +229,15 @@ def run_task(config, workdir: str) -> dict:
   report = analyse(
     np.stack(probs), labels, [m['name'] for m in members], weights, [m['params'] for m in members]
   )
-  out_dir = os.path.join(workdir, OUT_DIR)
+  out_dir = record_dir(config, workdir)
   paths = write_report(report, out_dir, f'Snapshot ensemble of {workdir} ({split} split)')
-  summary = {
+  accuracies = ', '.join(tables.fmt_float(a) for a in report['member_accuracy'])
+  print(
+    f'[jaxland] ensemble of {len(members)} members: accuracy {report["ensemble_accuracy"]:.4f} '
+    f'(members {accuracies}); tables in {out_dir}',
+    flush=True,
+  )
+  return {
     'status': 'done',
     'split': split,
     'members': report['names'],
@@ -271,10 +246,3 @@ def run_task(config, workdir: str) -> dict:
     'ensemble_accuracy': report['ensemble_accuracy'],
     'files': paths,
   }
-  workdir_lib.write_json(out_dir, 'summary.json', summary)
-  print(
-    f'[jaxland] ensemble of {len(members)} members: accuracy {report["ensemble_accuracy"]:.4f} '
-    f'(members {", ".join(_fmt(a) for a in report["member_accuracy"])}); tables in {out_dir}',
-    flush=True,
-  )
-  return summary

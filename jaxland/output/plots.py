@@ -1,7 +1,7 @@
-"""Matplotlib figures for results/: curves coloured by a value, annotated heat maps, bars, images.
+"""Matplotlib figures: curves coloured by a value, annotated heat maps, bars, images.
 
-Small generic helpers the report and analysis modules share. Everything draws on the Agg backend
-(no display needed); `save` writes a PNG and closes the figure.
+Every figure jaxland draws goes through these helpers, on the Agg backend (no display needed);
+`save` writes a PNG and closes the figure.
 """
 
 import math
@@ -111,7 +111,7 @@ def heatmap(
   fmt: str = '{:.3f}',
   cmap: str = 'viridis',
 ) -> None:
-  """An annotated heat map of `matrix` [rows, cols]; NaN cells (missing runs) stay blank."""
+  """An annotated heat map of `matrix` [rows, cols] (fmt '' for none); NaN cells stay blank."""
   matrix = np.asarray(matrix, dtype=float)
   masked = np.ma.masked_invalid(matrix)
   image = ax.imshow(masked, cmap=cmap, aspect='auto')
@@ -122,7 +122,7 @@ def heatmap(
   set_title(ax, title)
   finite = matrix[np.isfinite(matrix)]
   middle = (finite.min() + finite.max()) / 2 if finite.size else 0
-  for i in range(matrix.shape[0]):
+  for i in range(matrix.shape[0] if fmt else 0):
     for j in range(matrix.shape[1]):
       if math.isfinite(matrix[i, j]):
         colour = 'black' if matrix[i, j] > middle else 'white'

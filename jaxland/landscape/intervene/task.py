@@ -20,48 +20,37 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxland.landscape import intervene_figures, per_example, task
-from jaxland.landscape import interventions as iv
-from jaxland.landscape.continuation import continue_training
-from jaxland.landscape.lr_anneal import lr_experiment
-from jaxland.landscape.problem import (
-  Problem,
-  load_trajectory_params,
-  mean_metrics,
-  predict,
-  split_metrics,
-  train_gradient,
-)
+from jaxland.landscape import per_example, task
+from jaxland.landscape.intervene import figures
+from jaxland.landscape.intervene import interventions as iv
+from jaxland.landscape.intervene.continuation import continue_training
+from jaxland.landscape.intervene.lr_anneal import lr_experiment
+from jaxland.landscape.problem import Problem, mean_metrics, predict, split_metrics, train_gradient
 from jaxland.landscape.task import lr_function, top_eigen, write_csv
-
-EXPERIMENTS = ('snap', 'noise', 'precond', 'batch1', 'hmc', 'lr')
-
-
-def validate(c) -> None:
-  """ValueError for a bad config.intervene setting."""
-  bad = [e for e in c.experiments if e not in EXPERIMENTS]
-  if bad:
-    raise ValueError(f'config.intervene.experiments has {bad}; choose from {EXPERIMENTS}')
-  bad = [b for b in c.noise_bands if b not in iv.BANDS]
-  if bad:
-    raise ValueError(f'config.intervene.noise_bands has {bad}; choose from {iv.BANDS}')
-  if any(level < 0 for level in c.noise_levels):
-    raise ValueError(f'config.intervene.noise_levels={c.noise_levels} must be >= 0')
-  if not 0 < c.lr_anneal_fraction < 1:
-    raise ValueError(f'config.intervene.lr_anneal_fraction={c.lr_anneal_fraction}: need (0, 1)')
-
+from jaxland.rundir import artifacts
 
 # ------------------------------------------------------------------------------------------ snap
 
 
-def snap_experiment(problem: Problem, eig, c, lc, run_dir, out) -> dict:
+def snap_points(snap_steps, run_dir: str, lr_at) -> list[int]:
+  """snap_steps with -2 resolved: the last trajectory step whose updates all ran at the peak LR
+  (the LR the schedule reaches at its highest over the trajectory)."""
+  saved = artifacts.trajectory_steps(run_dir)
+  peak = max(lr_at(max(s - 1, 0)) for s in saved) if saved else None
+  at_peak = [s for s in saved if s == 0 or lr_at(s - 1) == peak]
+  if -2 in snap_steps and not at_peak:
+    raise ValueError(f'config.intervene.snap_steps = -2 needs trajectory files in {run_dir}')
+  return [at_peak[-1] if s == -2 else s for s in snap_steps]
+
+
+def snap_experiment(problem: Problem, eig, c, lc, run_dir, out, lr_at) -> dict:
   """Train / test metrics after snapping the directions above each top eigenvalue."""
   rows = []
-  for s in c.snap_steps:
+  for s in snap_points(c.snap_steps, run_dir, lr_at):
     if s < 0:
       p, e = problem, eig
     else:
-      p = problem.with_params(load_trajectory_params(run_dir, s, problem.params), step=s)
+      p = problem.with_params(artifacts.load_trajectory(run_dir, s, problem.params), step=s)
       e = top_eigen(p, lc, out, trace_probes=0)
     grad = train_gradient(p, lc.batch_size)
     base = split_metrics(p, p.flat)
@@ -127,10 +116,6 @@ def noise_experiment(problem: Problem, eig, c) -> dict:
   return {'rows': rows, 'summary': summary}
 
 
-def _num_train(problem: Problem) -> int:
-  return int(problem.splits['train'][1].shape[0])
-
-
 def precond_experiment(config, problem: Problem, eig, c, lc, runs=None) -> dict:
   """Plain SGD vs Bayesian eigen-LRs in the top-k subspace, from the checkpoint, c.epochs each."""
   x, y = problem.splits['train']
@@ -140,7 +125,7 @@ def precond_experiment(config, problem: Problem, eig, c, lc, runs=None) -> dict:
   noise = pe['proj'].var(axis=0)  # Per-example gradient variance C_j along u_j.
   lr = c.learning_rate or config.optim.learning_rate
   momentum = float(config.optim.momentum)
-  b, n = config.data.batch_size, _num_train(problem)
+  b, n = config.data.batch_size, problem.num_train
   labels = np.asarray(problem.splits['test'][1])
   variants = {'plain': None}
   for t in c.temperatures:
@@ -194,7 +179,7 @@ def precond_experiment(config, problem: Problem, eig, c, lc, runs=None) -> dict:
 
 def batch1_experiment(config, problem: Problem, c, runs=None) -> dict:
   """One more epoch at batch size 1 and LR c.batch1_lr, vs the same epoch at the run's batch."""
-  n = c.batch1_examples or _num_train(problem)
+  n = c.batch1_examples or problem.num_train
   labels = np.asarray(problem.splits['test'][1])
   rows = [{'variant': 'start', **split_metrics(problem, problem.flat)}]
   epoch_offset = int(config.train.num_epochs)
@@ -280,23 +265,27 @@ def hmc_experiment(problem: Problem, eig, c, batch_size=1000) -> dict:
 # ------------------------------------------------------------------------------------------ task
 
 
-def run_task(config, workdir: str) -> dict:
+def record_dir(config, workdir: str) -> str:
+  return task.out_dir(config, workdir, 'intervene')
+
+
+def run(config, workdir: str) -> dict:
   """Runs the experiments of config.intervene (module doc); returns the summary."""
   c, lc = config.intervene, config.landscape
-  validate(c)
   s = task.start(config, workdir, 'intervene')
   ref, run_dir, out, problem, eig = s.ref, s.run_dir, s.out, s.problem, s.eig
   summary = {'checkpoint': ref, 'step': problem.step, 'start': split_metrics(problem, problem.flat)}
   summary['top_eigenvalues'] = eig.top_values.tolist()
-  summary['lr_at_checkpoint'] = lr_function(config, run_dir)(problem.step)
+  lr_at = lr_function(config, problem)
+  summary['lr_at_checkpoint'] = lr_at(problem.step)
   results, times, runs = {}, {}, {}
   jobs = {
-    'snap': lambda: snap_experiment(problem, eig, c, lc, run_dir, out),
+    'snap': lambda: snap_experiment(problem, eig, c, lc, run_dir, out, lr_at),
     'noise': lambda: noise_experiment(problem, eig, c),
     'precond': lambda: precond_experiment(config, problem, eig, c, lc, runs),
     'batch1': lambda: batch1_experiment(config, problem, c, runs),
     'hmc': lambda: hmc_experiment(problem, eig, c, lc.batch_size),
-    'lr': lambda: lr_experiment(config, c, lc, out),
+    'lr': lambda: lr_experiment(config, c, lc, out, problem.num_train),
   }
   for name in c.experiments:
     t0 = time.time()
@@ -308,7 +297,6 @@ def run_task(config, workdir: str) -> dict:
     if results[name].get('direction_rows'):
       write_csv(os.path.join(out, f'{name}_directions.csv'), results[name]['direction_rows'])
     summary[name] = results[name]['summary']
-  summary['figures'] = intervene_figures.all_figures(results, out)
+  summary['figures'] = figures.all_figures(results, out)
   summary['seconds'] = times
-  summary['status'] = 'done'
   return task.finish('intervene', out, summary, s.t_start)

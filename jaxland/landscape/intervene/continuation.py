@@ -11,6 +11,8 @@ from jax.flatten_util import ravel_pytree
 
 from jaxland.data import pipeline
 from jaxland.landscape.problem import Problem, training_config
+from jaxland.optim import build
+from jaxland.train import loop
 
 
 def continuation_config(config, lr, batch_size, epochs):
@@ -40,13 +42,10 @@ def continue_training(
   runs=None,
 ) -> dict:
   """Trains on from `flat` with the run's optimizer at constant `lr` (plus `extra_tx` chained
-  after it), using the loop's own jitted step; the batch order continues the run's (its data
+  after it), taking steps from the loop's Stepper; the batch order continues the run's (its data
   seed, epochs epoch_offset, epoch_offset + 1, ...). Returns the final flat params, test metrics
   per epoch, the logits of `snapshots` evenly spaced iterates on test, and, for `track` [k, P],
   the projections of every iterate on its rows. `runs` caches the built runs by batch size."""
-  from jaxland.optim import build
-  from jaxland.train import loop
-
   cfg = continuation_config(config, lr, batch_size, epochs)
   runs = {} if runs is None else runs
   if batch_size not in runs:  # Data on device and eval functions are reused across calls.
@@ -65,28 +64,23 @@ def continue_training(
   )
   state = state.replace(opt_state=run.tx.init(state.params))
   run.state = pipeline.put_global(state, rep)
-  step_fn = loop.make_train_step(run)
-  images, labels = run.device_data['train']
-  n, spe = len(run.dataset.train[1]), run.steps_per_epoch
+  take_step = loop.Stepper(run, first_epoch=epoch_offset)
+  spe = run.steps_per_epoch
   total = spe * epochs if not max_steps else min(max_steps, spe * epochs)
-  data_seed = cfg.seed if cfg.data_seed < 0 else cfg.data_seed
   snap_at = set(np.linspace(total / max(snapshots, 1), total, snapshots).round().astype(int))
   vectors = None if track is None else jax.device_put(jnp.asarray(track, jnp.float32), rep)
   project = jax.jit(lambda p, v: v @ ravel_pytree(p)[0])
-  tracked, snaps, per_epoch, step = [], [], [], 0
-  while step < total:
-    epoch = step // spe
-    idx = pipeline.epoch_batches(data_seed, epoch_offset + epoch, n, batch_size)
-    for _ in range(min(spe, total - step)):
-      run.state, _ = step_fn(run.state, images, labels, idx)
-      step += 1
-      if vectors is not None:
-        tracked.append(project(run.state.params, vectors))
-      if step in snap_at:
-        snaps.append(run.predict('test', run.state.params, run.state.batch_stats))
-    per_epoch.append({'step': step, **run.evaluate('test')})
+  tracked, snaps, per_epoch = [], [], []
+  for step in range(1, total + 1):
+    run.state, _ = take_step(run.state)
+    if vectors is not None:
+      tracked.append(project(run.state.params, vectors))
+    if step in snap_at:
+      snaps.append(run.predict('test', run.state.params, run.state.batch_stats))
+    if step % spe == 0 or step == total:
+      per_epoch.append({'step': step, **run.evaluate('test')})
   final = np.asarray(ravel_pytree(jax.device_get(run.state.params))[0], np.float32)
-  out = {'flat': final, 'per_epoch': per_epoch, 'steps': step, 'snapshot_logits': snaps}
+  out = {'flat': final, 'per_epoch': per_epoch, 'steps': total, 'snapshot_logits': snaps}
   if vectors is not None:
     out['tracked'] = np.asarray(jax.device_get(tracked), np.float64)
   return out

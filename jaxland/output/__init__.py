@@ -1,0 +1,1 @@
+"""What runs write for people: metrics (TensorBoard + JSONL), figures, tables and JSON files."""

@@ -1,0 +1,27 @@
+"""The train task: the one loop, handed the callbacks a config asks for (the callback table).
+
+Apart from jaxland.tasks so that research lines which train runs themselves (landscape) can
+use it without importing the task table, which imports them.
+"""
+
+from jaxland.distance import anchors
+from jaxland.rundir import workdir as workdir_lib
+from jaxland.spectrum import callback as spectrum_callback
+from jaxland.train import loop
+
+# Factories `(config) -> Callback | None`, one per research line that hooks into training.
+CALLBACKS = [anchors.anchor_callback, spectrum_callback.spectrum_callback]
+
+
+def callbacks_for(config) -> list:
+  """The callbacks `config` asks for (anchors, spectra, ...), in table order."""
+  made = [factory(config) for factory in CALLBACKS]
+  return [cb for cb in made if cb is not None]
+
+
+def train(config, workdir: str, callbacks=()) -> dict:
+  """Trains `config` in `workdir` with `callbacks` plus those the config asks for; the summary."""
+  return loop.train_and_evaluate(config, workdir, [*callbacks, *callbacks_for(config)])
+
+
+TASK = workdir_lib.Task(train, guarded=True)
