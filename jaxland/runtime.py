@@ -1,0 +1,81 @@
+"""Process-wide start-up settings: jax's persistent compilation cache, and clu without TensorFlow.
+
+Both are about the seconds before a run's first step, both are idempotent and cheap, and both must
+run early: `enable_compilation_cache()` before jax compiles anything (main.py), and
+`clu_without_tensorflow()` before anything imports clu.metric_writers (clu.periodic_actions does).
+
+The compilation cache lives in $JAXLAND_CACHE_DIR, else ~/.cache/jaxland/jax; JAXLAND_CACHE_DIR=''
+turns it off. jax treats the folder as trusted code (whoever can write there can run code in your
+process), so it is created private to the user and should not be shared.
+"""
+
+import os
+import sys
+import types
+
+CACHE_DIR_ENV = 'JAXLAND_CACHE_DIR'
+DEFAULT_CACHE_DIR = os.path.join('~', '.cache', 'jaxland', 'jax')
+# Programs that take at least this long to compile are cached. jax's default (1 s) skips nearly
+# every program of a small CPU run (an MLP's train step compiles in ~0.1-0.3 s), so a second run
+# would compile them all again; below 0.05 s (one-op programs) reading a file saves nothing.
+MIN_COMPILE_SECS = 0.05
+CLU_SUMMARY_WRITER = 'clu.metric_writers.summary_writer'
+
+
+def compilation_cache_dir() -> str | None:
+  """$JAXLAND_CACHE_DIR (empty: no cache), else ~/.cache/jaxland/jax, as an absolute path."""
+  value = os.environ.get(CACHE_DIR_ENV, DEFAULT_CACHE_DIR)
+  return os.path.abspath(os.path.expanduser(value)) if value else None
+
+
+def enable_compilation_cache(cache_dir: str | None = None) -> str | None:
+  """Turns on jax's persistent compilation cache, so a rerun loads its programs instead of
+  compiling them; returns the folder (`cache_dir`, else compilation_cache_dir()), or None when
+  JAXLAND_CACHE_DIR='' turns the cache off.
+
+  Call it before the first compilation. A second call with the same folder does nothing; a call
+  after jax has compiled (with another folder or none) takes effect for later compilations.
+  """
+  path = os.path.abspath(os.path.expanduser(cache_dir)) if cache_dir else compilation_cache_dir()
+  if path is None:
+    return None
+  import jax
+  from jax.experimental.compilation_cache import compilation_cache
+
+  settings = {
+    'jax_compilation_cache_dir': path,
+    'jax_persistent_cache_min_compile_time_secs': MIN_COMPILE_SECS,
+    'jax_persistent_cache_min_entry_size_bytes': -1,  # Any size (no filesystem-specific floor).
+  }
+  if all(getattr(jax.config, key) == value for key, value in settings.items()):
+    return path
+  os.makedirs(path, mode=0o700, exist_ok=True)
+  for key, value in settings.items():
+    jax.config.update(key, value)
+  compilation_cache.reset_cache()  # jax decides once per process whether to use a cache: again.
+  return path
+
+
+def clu_without_tensorflow() -> None:
+  """Lets `import clu.metric_writers` (and clu.periodic_actions) skip TensorFlow.
+
+  clu's package imports its TensorFlow summary writer at load, which imports TensorFlow: half of
+  jaxland's import time, and absent on GPU images. jaxland writes TensorBoard files without it
+  (output/metrics.py), so this puts a stand-in for that one module in sys.modules: its
+  SummaryWriter builds clu's real one on first use (importing TensorFlow only then), so clu's API
+  stays whole. Does nothing once clu.metric_writers is imported.
+  """
+  if CLU_SUMMARY_WRITER in sys.modules or 'clu.metric_writers' in sys.modules:
+    return
+  module = types.ModuleType(CLU_SUMMARY_WRITER, 'Stand-in from jaxland.runtime: TF on first use.')
+  module.SummaryWriter = _TensorFlowSummaryWriter
+  sys.modules[CLU_SUMMARY_WRITER] = module
+
+
+class _TensorFlowSummaryWriter:
+  """clu's TensorFlow SummaryWriter, imported when the first one is built."""
+
+  def __new__(cls, *args, **kwargs):
+    from clu.metric_writers.tf import summary_writer
+
+    return summary_writer.SummaryWriter(*args, **kwargs)
