@@ -85,8 +85,9 @@ def _smoke(config):
   config.data.train_subset = 0
   config.data.batch_size = 64
   config.data.eval_batch_size = 256
-  config.model.name = 'mlp'
   config.model.hidden_sizes = (16,)
+  if config.model.name == 'convnet':
+    config.model.filters, config.model.kernel_size = 4, 3  # Digits are 8x8.
   c = config.landscape
   c.num_top, c.lanczos_steps, c.num_bulk, c.num_bottom, c.trace_probes = 4, 12, 2, 1, 4
   c.batch_size = 300

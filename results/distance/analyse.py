@@ -426,7 +426,10 @@ def cost():
 
 
 if __name__ == '__main__':
-  steps = sys.argv[1:] or ['strength', 'width', 'multi', 'schedules', 'ensembles', 'cost']
-  for step in steps:
+  steps = [a for a in sys.argv[1:] if a != '--smoke']
+  if '--smoke' in sys.argv:  # experiments.py --smoke's runs; outputs beside them, not here.
+    HERE = os.path.join(ex.smoke(), 'out')
+    os.makedirs(os.path.join(HERE, 'ensemble'), exist_ok=True)
+  for step in steps or ['strength', 'width', 'multi', 'schedules', 'ensembles', 'cost']:
     globals()[step]()
     print(f'[analyse] {step} done', flush=True)

@@ -1,6 +1,8 @@
 """The runs behind results/distance/: every experiment as configs/mnist_distance.py arguments.
 
 Run:  nice -n 5 .venv/bin/python results/distance/experiments.py [--only strength] [--seeds 0,1]
+      [--smoke]  (the same 36-epoch protocol on 512 images with a small MLP, one seed, into
+                  /tmp/jaxland_results_smoke/distance; results/ is untouched)
 Each run is the command
   python -m jaxland.main --config=configs/mnist_distance.py:fashion,cpu,epochs=36,<args> \
     --config.seed=<seed> --workdir=runs/distance/<experiment>/<name>_s<seed>
@@ -22,6 +24,7 @@ sys.path.insert(0, ROOT)
 BASE = 'fashion,cpu,epochs=36'
 RUNS_DIR = os.path.join(ROOT, 'runs', 'distance')
 SEEDS = (0, 1, 2)
+SMOKE = {}  # Config overrides of --smoke (smoke()).
 SIGMA2 = {'0.1': 0.1**0.5, '1': 1.0, '10': 10**0.5, '100': 10.0}  # width^2 -> width (sigma)
 
 # experiment -> [(name, mnist_distance args)]; runs repeated in several experiments are shared.
@@ -62,6 +65,15 @@ def config_args(args: str) -> str:
   return f'{BASE},{args}'
 
 
+def smoke() -> str:
+  """Switches this module to --smoke scale; returns the folder for its runs and outputs."""
+  global RUNS_DIR, SEEDS
+  root = os.path.join('/tmp', 'jaxland_results_smoke', 'distance')
+  RUNS_DIR, SEEDS = os.path.join(root, 'runs'), (0,)
+  SMOKE.update({'train_subset': 512, 'test_subset': 256, 'hidden_sizes': (32,)})
+  return root
+
+
 def workdir(experiment: str, name: str, seed: int) -> str:
   return os.path.join(RUNS_DIR, experiment, f'{name}_s{seed}')
 
@@ -79,14 +91,20 @@ def get_config(args: str, seed: int):
 
   config = mnist_distance.get_config(config_args(args))
   config.seed = seed
+  if SMOKE:
+    config.data.train_subset, config.data.test_subset = SMOKE['train_subset'], SMOKE['test_subset']
+    config.model.hidden_sizes = SMOKE['hidden_sizes']
   return config
 
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--only', default='', help='comma-separated experiments (default: all)')
-  parser.add_argument('--seeds', default=','.join(map(str, SEEDS)))
+  parser.add_argument('--seeds', default='')
+  parser.add_argument('--smoke', action='store_true')
   flags = parser.parse_args()
+  if flags.smoke:
+    smoke()
   import jax
 
   jax.config.update('jax_compilation_cache_dir', os.path.join(RUNS_DIR, '.jax_cache'))
@@ -95,7 +113,7 @@ def main():
   from jaxland.rundir import workdir as workdir_lib
 
   only = [e for e in flags.only.split(',') if e] or list(EXPERIMENTS)
-  seeds = [int(s) for s in flags.seeds.split(',')]
+  seeds = [int(s) for s in flags.seeds.split(',')] if flags.seeds else list(SEEDS)
   start = time.time()
   for experiment in only:
     for name, args in EXPERIMENTS[experiment]:

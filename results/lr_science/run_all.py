@@ -2,6 +2,8 @@
 
     JAXLAND_DATA_DIR=../shared/data nice -n 5 .venv/bin/python results/lr_science/run_all.py \
         [--phases=range,grid,schedules,cifar_range,report] [--runs=runs/lr_science]
+    ... --smoke     every phase at seconds scale (`smoke` configs, 2 LRs, 2 seeds), runs and
+                    outputs under /tmp/jaxland_results_smoke/lr_science (results/ is untouched)
 
 Phases (each writes under results/lr_science/<phase>/; run dirs with checkpoints go to --runs):
   range      range tests on Fashion-MNIST (task lr_range, configs/fashion_lr_range.py): MLP and
@@ -47,6 +49,7 @@ SEEDS = (0, 1, 2)
 GRID = (0.01, 0.0215, 0.0464, 0.1, 0.215, 0.464)
 KEEP = ('.png', '.csv', '.json')
 CIFAR_TEST = 'cifar10_jpeg75_cnn_log_m0.9_wd5e-4'
+SMOKE_ARG = ''  # ',smoke' with --smoke: appended to every config argument.
 
 
 def hardware() -> str:
@@ -74,7 +77,7 @@ def flag_value(v) -> str:
 
 def range_test(runs, out, name, arg, **overrides):
   """One `lr_range` task from configs/fashion_lr_range.py:<arg>; returns its summary."""
-  config = fashion_lr_range.get_config(arg)
+  config = fashion_lr_range.get_config(arg + SMOKE_ARG)
   for key, value in overrides.items():
     section, leaf = key.rsplit('.', 1)
     config[section][leaf] = value
@@ -145,7 +148,7 @@ def train(config, workdir):
 
 def schedule_config(schedule, lr, seed, model='mlp', epochs=3, train_subset=0, jpeg75=False):
   arg = f'schedule={schedule},lr={lr},model={model},epochs={epochs},train_subset={train_subset}'
-  arg += ',jpeg75' if jpeg75 else ''
+  arg += (',jpeg75' if jpeg75 else '') + SMOKE_ARG
   config = fashion_schedules.get_config(arg)
   config.seed = seed
   return (
@@ -209,12 +212,24 @@ def recommended_lrs(range_summary: dict, test: str) -> dict:
   return {s: float(f'{rec["max_lr"]:.3g}') for s in SCHEDULES}
 
 
+def smoke() -> str:
+  """Seconds-scale settings for --smoke; the folder that takes runs and outputs."""
+  global SEEDS, GRID, SMOKE_ARG
+  SEEDS, GRID, SMOKE_ARG = (0, 1), (0.01, 0.1), ',smoke'
+  return os.path.join('/tmp', 'jaxland_results_smoke', 'lr_science')
+
+
 def main():
   parser = argparse.ArgumentParser()
   parser.add_argument('--phases', default='range,grid,schedules,cifar_range,report')
   parser.add_argument('--runs', default=os.path.join(ROOT, 'runs', 'lr_science'))
+  parser.add_argument('--smoke', action='store_true')
   args = parser.parse_args()
   out = HERE
+  if args.smoke:
+    out = smoke()
+    args.runs = os.path.join(out, 'runs')
+    os.makedirs(out, exist_ok=True)
   path = os.path.join(out, 'results.json')
   results = json.load(open(path)) if os.path.exists(path) else {}
   results['hardware'] = hardware()
@@ -224,7 +239,7 @@ def main():
     if phase == 'range':
       results['range'] = phase_range(args.runs, out)
     elif phase == 'grid':
-      results['grid_mlp'] = phase_grid(args.runs, out)
+      results['grid_mlp'] = phase_grid(args.runs, out, grid=GRID)
     elif phase == 'schedules':
       lrs = recommended_lrs(results['range'], 'mlp_log_m0.9_wd5e-4')
       results['schedules_mlp_range'] = phase_schedules(args.runs, out, lrs, 'range_test')
@@ -253,7 +268,7 @@ def main():
   print(f'[lr_science] all phases: {time.time() - t0:.0f}s', flush=True)
   import report  # results/lr_science/report.py: tables.md and figures from results.json.
 
-  report.main()
+  report.main(out)
 
 
 if __name__ == '__main__':

@@ -2,7 +2,8 @@
 
 Run (from the repository root; ~20 min on 2 busy CPU cores; the HMC part needs blackjax, an
 optional dependency: without it that experiment is skipped with a message):
-  nice -n 5 .venv/bin/python results/quadratic/run_all.py [--only=mlp,mlp_gelu,cnn]
+  nice -n 5 .venv/bin/python results/quadratic/run_all.py [--only=mlp,mlp_gelu,cnn] [--smoke]
+(--smoke: every experiment's `smoke` variant, runs and outputs under /tmp/jaxland_results_smoke)
 Each experiment is one jaxland command (printed before it runs); finished training runs under
 runs/quadratic/<name>/train are reused. Figures, CSVs and summary.json files are copied to
 results/quadratic/<name>/{landscape,intervene}/ (eigenvector and profile npz files stay in runs/).
@@ -46,20 +47,25 @@ def run(config, flags, workdir):
   return {'command': ' '.join(cmd[1:]), 'seconds': round(time.time() - t0, 1)}
 
 
-def copy_outputs(workdir, name):
+def copy_outputs(workdir, name, here=HERE):
   for sub in ('landscape', 'intervene'):
     src = os.path.join(workdir, sub)
     if not os.path.isdir(src):
       continue
-    dst = os.path.join(HERE, name, sub)
+    dst = os.path.join(here, name, sub)
     os.makedirs(dst, exist_ok=True)
     for f in os.listdir(src):
       if f.endswith(COPY_EXT) and f not in ('config.json', 'status.json'):
         shutil.copy2(os.path.join(src, f), os.path.join(dst, f))
   summary = os.path.join(workdir, 'train', 'summary.json')
   if os.path.exists(summary):
-    os.makedirs(os.path.join(HERE, name), exist_ok=True)
-    shutil.copy2(summary, os.path.join(HERE, name, 'train_summary.json'))
+    os.makedirs(os.path.join(here, name), exist_ok=True)
+    shutil.copy2(summary, os.path.join(here, name, 'train_summary.json'))
+
+
+def _smoke(config: str) -> str:
+  """configs/x.py[:args] -> its smoke variant."""
+  return config + (',smoke' if ':' in config else ':smoke')
 
 
 def cpu_model():
@@ -73,14 +79,23 @@ def cpu_model():
 def main():
   parser = argparse.ArgumentParser()
   parser.add_argument('--only', default=','.join(EXPERIMENTS))
+  parser.add_argument('--smoke', action='store_true')
   args = parser.parse_args()
-  env_path = os.path.join(HERE, 'timings.json')
+  here, runs = HERE, os.path.join(ROOT, 'runs', 'quadratic')
+  if args.smoke:
+    here = os.path.join('/tmp', 'jaxland_results_smoke', 'quadratic')
+    runs = os.path.join(here, 'runs')
+    os.makedirs(here, exist_ok=True)
+  env_path = os.path.join(here, 'timings.json')
   timings = json.load(open(env_path)) if os.path.exists(env_path) else {}
   timings['hardware'] = f'{os.cpu_count()} CPU cores ({cpu_model()}), no GPU; shared, run at nice 5'
   for name in args.only.split(','):
-    workdir = os.path.join(ROOT, 'runs', 'quadratic', name)
-    timings[name] = [run(config, flags, workdir) for config, flags in EXPERIMENTS[name]]
-    copy_outputs(workdir, name)
+    workdir = os.path.join(runs, name)
+    timings[name] = [
+      run(_smoke(config) if args.smoke else config, flags, workdir)
+      for config, flags in EXPERIMENTS[name]
+    ]
+    copy_outputs(workdir, name, here)
     with open(env_path, 'w') as f:
       json.dump(timings, f, indent=2)
   print(json.dumps(timings, indent=2))

@@ -8,6 +8,10 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 export JAXLAND_DATA_DIR="${JAXLAND_DATA_DIR:-$(cd ../shared/data 2>/dev/null && pwd)}"
 PY="${PY:-.venv/bin/python}"
+RUNS=runs/sweeps RES=results/sweeps SMOKE_ARG=''
+if [ "${SMOKE:-0}" = 1 ]; then  # Every sweep's smoke variant; runs and outputs under /tmp.
+  RUNS=/tmp/jaxland_results_smoke/sweeps/runs RES=/tmp/jaxland_results_smoke/sweeps SMOKE_ARG=,smoke
+fi
 ALL=(
   fashion_mlp_grid:seed003_mlp_grid:cpu,fashion
   fashion_cnn_grid:seed003_cnn_grid:cpu,fashion
@@ -30,18 +34,18 @@ for item in "${ALL[@]}"; do
   IFS=: read -r name config arg <<< "${item}"
   if [[ $# -gt 0 && ! " $* " =~ " ${name} " ]]; then continue; fi
   echo "=== ${name}: $(date +%T)"
-  nice -n 5 "${PY}" -m jaxland.sweep --config="configs/sweeps/${config}.py:${arg}" \
-    --workdir="runs/sweeps/${name}" 2>&1 | grep -E '^\[(sweep|jaxland\] (done|diverged))' || true
-  "${PY}" -m jaxland.report "runs/sweeps/${name}" --out="results/sweeps/${name}" 2>&1 | grep "^\[report" || echo "report of ${name} failed"
+  nice -n 5 "${PY}" -m jaxland.sweep --config="configs/sweeps/${config}.py:${arg}${SMOKE_ARG}" \
+    --workdir="${RUNS}/${name}" 2>&1 | grep -E '^\[(sweep|jaxland\] (done|diverged))' || true
+  "${PY}" -m jaxland.report "${RUNS}/${name}" --out="${RES}/${name}" 2>&1 | grep "^\[report" || echo "report of ${name} failed"
 done
 # Two sweeps in one report each (model x LR, BatchNorm x LR, MLP vs CNN over seeds), once both ran.
 combined() {  # combined OUT "SWEEP SWEEP" [report flags]
   local out=$1 dirs=() d
   for d in $2; do
-    [[ -d "runs/sweeps/${d}" ]] || return 0
-    dirs+=("runs/sweeps/${d}")
+    [[ -d "${RUNS}/${d}" ]] || return 0
+    dirs+=("${RUNS}/${d}")
   done
-  "${PY}" -m jaxland.report "${dirs[@]}" --out="results/sweeps/${out}" --group_by=sweep "${@:3}" \
+  "${PY}" -m jaxland.report "${dirs[@]}" --out="${RES}/${out}" --group_by=sweep "${@:3}" \
     2>&1 | grep "^\[report" || echo "report ${out} failed"
 }
 LR_MAP=--heatmap=sweep,optim.learning_rate

@@ -1,0 +1,34 @@
+"""Every results/ and bench/ script imports on the current package (so a moved module shows here,
+not months later), and every shell script parses. Running them is their SMOKE / --smoke forms'
+job (WORKSPACE.md), too slow for this suite."""
+
+import importlib.util
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+LAUNCHERS = {'without_tensorflow.py'}  # Their top level is their work (they exec a script).
+PYTHON_SCRIPTS = sorted(
+  p
+  for d in ('results', 'bench')
+  for p in (ROOT / d).rglob('*.py')
+  if p.name != '__init__.py' and p.name not in LAUNCHERS
+)
+SHELL_SCRIPTS = sorted(p for d in ('results', 'launch') for p in (ROOT / d).rglob('*.sh'))
+
+
+@pytest.mark.parametrize('path', PYTHON_SCRIPTS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_script_imports(path, monkeypatch):
+  monkeypatch.syspath_prepend(str(path.parent))
+  spec = importlib.util.spec_from_file_location(f'script_{path.stem}', path)
+  module = importlib.util.module_from_spec(spec)
+  monkeypatch.setattr(sys, 'argv', [str(path)])
+  spec.loader.exec_module(module)  # Top level only: every script keeps its work under __main__.
+
+
+@pytest.mark.parametrize('path', SHELL_SCRIPTS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_shell_script_parses(path):
+  subprocess.run(['bash', '-n', str(path)], check=True)
