@@ -110,6 +110,8 @@ def get_config():
   )
   config.train.save_batch_order = False  # Save each epoch's example order (for replay studies).
   config.train.max_steps = 0  # Stop after this many steps (0 = num_epochs); for smoke tests.
+  config.train.diverge_factor = 100.0  # Stop as diverged when a logged train loss exceeds this
+  #                                     factor x the first logged one (0 = only non-finite).
 
   config.eda = ml_collections.ConfigDict()  # task 'eda' (jaxland/data/eda.py): data exploration.
   config.eda.num_samples = 32  # Images in the sample grid.

@@ -15,7 +15,8 @@ jaxland/spectrum.py for BatchNorm statistics then). Options: config.spectrum in 
 (kind=ggn, bn_mode=train, block='Dense_0', float64=True, num_examples, lanczos_steps, ...).
 
 Args: `:smoke` cuts every count (seconds on CPU); `:ggn`, `:bntrain`, `:float64` set those options;
-`n=<examples>` sets num_examples. E.g. --config=configs/spectrum.py:smoke,n=500
+`n=<examples>` sets num_examples (default 5000, minutes on a CPU; n=0: every training example).
+E.g. --config=configs/spectrum.py:smoke,n=500
 """
 
 from configs import common, default
@@ -23,7 +24,7 @@ from jaxland import spectrum
 
 
 def get_config(arg=None):
-  args = common.parse_arg(arg, smoke=False, ggn=False, bntrain=False, float64=False, n=0)
+  args = common.parse_arg(arg, smoke=False, ggn=False, bntrain=False, float64=False, n=5000)
   config = default.get_config()
   config.task = 'spectrum'
   config.spectrum = spectrum.defaults()
@@ -41,7 +42,7 @@ def get_config(arg=None):
   if args.float64:
     s.float64 = True
   if args.smoke:
-    s.num_examples = args.n or 512
+    s.num_examples = min(args.n, 512) if args.n else 512
     s.top_k = 5
     s.bottom_k = 2
     s.lanczos_steps = 20

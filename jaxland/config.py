@@ -51,9 +51,10 @@ def validate_data(config, num_devices: int) -> None:
   if config.data.fallback:
     v.choice(config, 'data.fallback', data.DATASETS)
   if config.data.name == 'image_folder' and not config.data.folder:
-    v.fail(
-      'data.folder', config.data.folder, 'image_folder needs a split/class/image tree or archive'
-    )
+    hint = 'image_folder needs a split/class/image tree or archive'
+    if config.data.folder_name == 'cifar10_jpeg75':
+      hint += ': set JAXLAND_DATA_DIR to the folder holding cifar10/cifar10-jpeg75.tar.xz'
+    v.fail('data.folder', config.data.folder, hint)
   for key in ('data.batch_size', 'data.eval_batch_size'):
     v.integer(config, key, 1)
     if v.get(config, key) % num_devices:
@@ -89,7 +90,9 @@ def validate_optim(config) -> None:
       'use optim.name=adam for coupled L2',
     )
   v.choice(config, 'optim.schedule.name', schedules.SCHEDULES)
-  made = schedules.make_schedules(o, steps_per_epoch=10, total_steps=10 * config.train.num_epochs)
+  made = schedules.make_schedules(
+    o, steps_per_epoch=1000, total_steps=1000 * config.train.num_epochs
+  )
   if o.name == 'sgd' and o.nesterov and o.momentum == 0 and made['momentum'] is None:
     v.fail('optim.nesterov', True, 'needs optim.momentum > 0 (as in PyTorch)')
 
@@ -99,6 +102,7 @@ def validate_train(config) -> None:
     v.integer(config, f'train.{key}', 1)
   for key in ('log_every_steps', 'early_stopping_patience', 'trajectory_every_steps', 'max_steps'):
     v.integer(config, f'train.{key}')
+  v.number(config, 'train.diverge_factor')
   if not BEST_METRIC.match(config.train.best_metric):
     v.fail(
       'train.best_metric',

@@ -1,23 +1,24 @@
 """Entry point: python -m jaxland.main --config=configs/<x>.py[:arg] [--workdir=DIR] [--config.k=v].
 
-Parses flags and hands the config to jaxland.tasks.run. Kept short on purpose.
+Parses flags and hands the config to jaxland.tasks.run; mistakes are one line (jaxland.cli).
+Kept short on purpose.
 """
 
 import datetime
-import logging as pylogging
 import os
 import sys
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 
-from absl import app, flags, logging  # noqa: E402
+from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-from jaxland import tasks, validation  # noqa: E402
+from jaxland import cli, runtime, tasks  # noqa: E402
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file('config', None, 'Experiment config file.', lock_config=True)
 flags.DEFINE_string('workdir', None, 'Run directory (default: runs/<config name>/<timestamp>).')
+flags.DEFINE_bool('verbose', False, 'Tracebacks and INFO logs (also JAXLAND_VERBOSE=1).')
 flags.mark_flags_as_required(['config'])
 
 EXIT_CODES = {'done': 0, 'diverged': 3, 'interrupted': 130}
@@ -30,24 +31,14 @@ def default_workdir(config_path: str) -> str:
   return os.path.join('runs', name, datetime.datetime.now().strftime('%Y%m%d-%H%M%S'))
 
 
-class _QuietLibraries(pylogging.Filter):
-  """Drops INFO chatter from orbax's internals; its warnings and errors still show."""
-
-  def filter(self, record):
-    noisy = ('/orbax/', 'xla_bridge')
-    return record.levelno > pylogging.INFO or not any(s in record.pathname for s in noisy)
-
-
 def main(argv):
   if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  logging.get_absl_handler().addFilter(_QuietLibraries())
+    cli.exit_with('bad command', f'unexpected arguments {argv[1:]}', cli.BAD_INPUT)
+  cli.quiet_logs()
+  runtime.enable_compilation_cache()
   config = FLAGS.config
   workdir = FLAGS.workdir or default_workdir(config_flags.get_config_filename(FLAGS['config']))
-  try:
-    result = tasks.run(config, workdir)
-  except validation.ConfigError as e:
-    raise app.UsageError(f'Bad config: {e}') from e
+  result = cli.run_reporting(tasks.run, config, workdir)
   status = result.get('status', 'done')
   print(f'[jaxland] TensorBoard: tensorboard --logdir {os.path.abspath(workdir)}', flush=True)
   if status != 'done':
@@ -58,4 +49,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  app.run(main, flags_parser=cli.flags_parser)

@@ -23,7 +23,7 @@ Task = workdir_lib.Task
 TASKS = {
   'train': training.TASK,
   'eda': Task(eda.run, summary_file='eda.json'),
-  'lr_range': Task(range_test.run, guarded=True, sections=('lr_range',)),
+  'lr_range': Task(range_test.run, guarded=True, sections=('lr_range',), check=training.check),
   'ensemble': Task(ensemble.run, ensemble.record_dir, sections=('repulsion',)),
   'spectrum': Task(spectrum_task.run, spectrum_task.record_dir, sections=('spectrum',)),
   'landscape': Task(landscape_task.run, landscape_task.record_dir, sections=('landscape',)),

@@ -4,7 +4,8 @@ Apart from jaxland.tasks so that research lines which train runs themselves (lan
 use it without importing the task table, which imports them.
 """
 
-from jaxland.distance import anchors
+from jaxland import data, validation
+from jaxland.distance import anchors, settings
 from jaxland.rundir import workdir as workdir_lib
 from jaxland.spectrum import callback as spectrum_callback
 from jaxland.train import loop
@@ -24,4 +25,18 @@ def train(config, workdir: str, callbacks=()) -> dict:
   return loop.train_and_evaluate(config, workdir, [*callbacks, *callbacks_for(config)])
 
 
-TASK = workdir_lib.Task(train, guarded=True)
+def check(config) -> None:
+  """What a run needs that validation cannot see, before anything is written: its data (and
+  sizes that fit it) and the checkpoint it anchors to. BadInput naming the key otherwise."""
+  try:
+    dataset = data.load_dataset(config.data)
+    loop.schedule_steps(config, len(dataset.train[1]))
+  except data.DataUnavailableError:
+    raise
+  except ValueError as e:
+    raise validation.BadInput(str(e)) from None
+  if 'repulsion' in config:
+    settings.check_anchor_from(config)
+
+
+TASK = workdir_lib.Task(train, guarded=True, check=check)

@@ -4,7 +4,11 @@ and the checks that config.validate and every research line's validate_section s
 import math
 
 
-class ConfigError(ValueError):
+class BadInput(ValueError):
+  """A config that cannot run here, found before anything is written (one line for the user)."""
+
+
+class ConfigError(BadInput):
   """A config value that cannot be used: the message names key, value and what is allowed."""
 
   def __init__(self, key: str, value, allowed: str):

@@ -24,7 +24,7 @@ def main():
   distributed.initialize()
   from jaxland import main as jaxland_main
 
-  app.run(jaxland_main.main)
+  app.run(jaxland_main.main, flags_parser=jaxland_main.cli.flags_parser)
 
 
 if __name__ == '__main__':

@@ -7,6 +7,7 @@ if '--xla_force_host_platform_device_count' not in os.environ['XLA_FLAGS']:
   os.environ['XLA_FLAGS'] += ' --xla_force_host_platform_device_count=8'
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 os.environ.setdefault('CUDA_VISIBLE_DEVICES', '')
+os.environ.setdefault('JAXLAND_CACHE_DIR', '')  # No persistent compilation cache in tests.
 
 import pathlib  # noqa: E402
 

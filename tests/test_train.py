@@ -127,8 +127,8 @@ def test_trajectory_and_batch_order_are_saved_and_replayable(tmp_path):
 
 
 def test_diverging_run_stops_cleanly(tmp_path):
-  config = digits_config(RUN | {'train.log_every_steps': 1})
-  config.optim.learning_rate = 1e6
+  config = digits_config(RUN | {'train.log_every_steps': 1, 'train.diverge_factor': 0.0})
+  config.optim.learning_rate = 1e6  # Non-finite at once (the factor test: tests/test_faults.py).
   summary = tasks.run(config, str(tmp_path))
   assert summary['status'] == 'diverged'
   assert 'non-finite' in summary['message']
@@ -162,6 +162,7 @@ def test_workdir_accepts_keys_added_since_the_run_was_saved(tmp_path):
 
   workdir.prepare(str(tmp_path), config())
   (tmp_path / 'metrics.jsonl').write_text('{}\n')
+  (tmp_path / 'checkpoints' / '5').mkdir(parents=True)  # A checkpoint: a changed config is refused.
   workdir.prepare(str(tmp_path), config(new_option=3, new_section={'a': 1}))
   assert (tmp_path / 'metrics.jsonl').exists()  # Resumed, not cleared.
   assert json.load(open(tmp_path / 'config.json'))['optim']['new_option'] == 3

@@ -5,14 +5,12 @@ reports (name, classes, per-channel mean / std, and `source`: which files, downl
 TFDS datasets are found, in order: jaxland's array cache, a prepared TFDS folder, the original
 files (config.data.manual_dir or known places; see offline.py), a TFDS download (only after a 2 s
 network probe), else DataUnavailableError saying which files to put where. Image folders and
-archives decode with Pillow (folder.py).
+archives decode without TensorFlow, to TFDS ImageFolder's pixels (folder.py).
 
 The array cache is the source of truth once written: <data_dir>/jaxland_arrays/<key>-<split>.npz
 (images, labels, class_names, source), read in about a second. Keys: <name>-<TFDS version> for
-TFDS datasets (a hit needs no TFDS import: TFDS_VERSIONS); <name>-folder<fingerprint>-pil for image
-folders. The decoder is in the folder key because TFDS ImageFolder (TensorFlow's fast IDCT) and
-Pillow (the accurate one) give JPEG pixels a few levels apart: arrays cached by the TFDS decoder
-before (key without -pil) are left unused, so every machine sees the same Pillow-decoded pixels.
+TFDS datasets (a hit needs no TFDS import: TFDS_VERSIONS); <name>-folder<fingerprint> for image
+folders (the arrays TFDS ImageFolder made before are the same pixels, so they are reused).
 TensorFlow and TFDS are imported only while a TFDS dataset is prepared or read from TFDS files.
 
 Splits: `val_size` examples are held out of train -- the last val_size indices of
@@ -342,11 +340,24 @@ def _missing_message(name, searched, data_dir, why):
   from jaxland.data import offline  # needs TFDS: imported only where a TFDS path is taken
 
   files = ', '.join(offline.MANUAL_FILES[name])
+  routes = [f'put {files} in a folder and pass --config.data.manual_dir=<that folder>']
+  routes += OFFLINE_ROUTES.get(name, [])
+  routes.append("set --config.data.fallback (e.g. 'digits')")
   return (
     f'cannot load {name!r}: no prepared TFDS data under {data_dir}, the original files ({files}) '
-    f'are not in {searched}, and {why}. Put those files in a folder and set '
-    f"config.data.manual_dir to it (or set config.data.fallback, e.g. 'digits')."
+    f'are not in {searched}, and {why}. Offline routes: ' + '; or '.join(routes) + '.'
   )
+
+
+# Datasets with a local copy beside the checkout (../shared/data): the route that works offline.
+OFFLINE_ROUTES = {
+  'cifar10': [
+    'use the lossy JPEG copy: add :jpeg75 to the config (e.g. --config=configs/cifar_distance.py'
+    ':jpeg75) with JAXLAND_DATA_DIR set to the folder holding cifar10/cifar10-jpeg75.tar.xz '
+    '(reported as cifar10_jpeg75)'
+  ],
+  'mnist': ['with JAXLAND_DATA_DIR set, --config.data.manual_dir=$JAXLAND_DATA_DIR/mnist'],
+}
 
 
 def _image_folder(data_config, data_dir) -> _Raw:
@@ -360,7 +371,7 @@ def _image_folder(data_config, data_dir) -> _Raw:
       f'config.data.folder={folder!r} must be a folder or an archive {folder_lib.ARCHIVE_SUFFIXES}'
     )
   name = data_config.folder_name or os.path.basename(os.path.normpath(folder)).split('.')[0]
-  key = f'{name}-folder{folder_lib.fingerprint(folder)}-{folder_lib.DECODER}'
+  key = f'{name}-folder{folder_lib.fingerprint(folder)}'
   return _cached(data_dir, name, key, lambda: _decode_folder(folder, name, data_dir))
 
 
@@ -376,7 +387,7 @@ def _decode_folder(folder, name, data_dir) -> _Raw:
   }
   what = f'{folder} (unpacked to {unpacked})' if archive else folder
   source = (
-    f'{name}: image folder {what}, decoded once with Pillow {PIL.__version__} in TFDS '
-    "ImageFolder's order"
+    f'{name}: image folder {what}, decoded once (simplejpeg / Pillow {PIL.__version__}) to TFDS '
+    "ImageFolder's order and pixels"
   )
   return _Raw(name, splits, class_names, source)

@@ -14,6 +14,7 @@ import numpy as np
 
 from jaxland.data import pipeline
 from jaxland.output import plots, tables
+from jaxland.output.progress import Progress
 from jaxland.rundir import artifacts, checkpoints
 from jaxland.rundir import workdir as workdir_lib
 from jaxland.train import loop
@@ -219,12 +220,13 @@ def run(config, workdir: str) -> dict:
   run = loop.build_run(config, workdir, writer=None)
   split = 'test' if 'test' in run.eval_fns else 'val'
   labels = np.asarray(run.dataset.test[1] if split == 'test' else run.dataset.val[1])
-  probs = []
+  probs, progress = [], Progress('ensemble member', len(members))
   for m in members:
     params, batch_stats = pipeline.put_global(
       (m['params'], m['batch_stats']), pipeline.replicated(run.mesh)
     )
     probs.append(softmax(run.predict(split, params, batch_stats)))
+    progress.tick(m['name'])
   weights = tuple(config.repulsion.ensemble_weights) or None
   report = analyse(
     np.stack(probs), labels, [m['name'] for m in members], weights, [m['params'] for m in members]

@@ -5,6 +5,7 @@ import ml_collections
 from jaxland import validation as v
 from jaxland.optim import build
 from jaxland.optim.repulsion import MODES
+from jaxland.rundir import checkpoints
 
 
 def defaults() -> ml_collections.ConfigDict:
@@ -47,6 +48,19 @@ def validate_section(config, num_devices: int = 1) -> None:
   weights = tuple(r.ensemble_weights)
   if any(isinstance(w, bool) or not isinstance(w, (int, float)) or w < 0 for w in weights):
     v.fail('repulsion.ensemble_weights', weights, 'numbers >= 0, one per ensemble member')
+
+
+def check_anchor_from(config) -> None:
+  """repulsion.anchor_from names a run dir with that checkpoint step (ConfigError otherwise)."""
+  ref = config.repulsion.anchor_from
+  if not ref:
+    return
+  run_dir, step = checkpoints.parse_checkpoint_ref(ref)
+  if not checkpoints.exists(run_dir):
+    v.fail('repulsion.anchor_from', ref, f'{run_dir} holds no checkpoints')
+  steps = checkpoints.list_steps(run_dir)
+  if step is not None and step not in steps:
+    v.fail('repulsion.anchor_from', ref, f'choose a step from {steps}')
 
 
 def anchor_schedule(config) -> tuple[int, ...]:

@@ -18,6 +18,7 @@ from jaxland.landscape import figures, probes, training_probes
 from jaxland.landscape.problem import Problem, load_problem, resolve_run
 from jaxland.optim import schedules
 from jaxland.output import tables
+from jaxland.output.progress import Progress
 from jaxland.rundir import artifacts, checkpoints
 from jaxland.train import loop
 
@@ -98,11 +99,13 @@ def run(config, workdir: str) -> dict:
   steps = artifacts.trajectory_steps(run_dir)
   lr_at = lr_function(config, problem)
 
+  progress = Progress('landscape probe', len(c.probes))
+
   def timed(name, fn):
     t0 = time.time()
     results[name] = fn()
     times[name] = time.time() - t0
-    print(f'[jaxland] landscape/{name}: {times[name]:.1f}s', flush=True)
+    progress.tick(name)
 
   if 'lines' in c.probes:
     timed('lines', lambda: probes.line_searches(problem, eig, c))

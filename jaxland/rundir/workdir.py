@@ -8,18 +8,24 @@ current values, and sections it has that the config no longer carries are droppe
 hold their defaults, each with a warning.
 """
 
+import contextlib
 import dataclasses
+import fcntl
 import json
 import os
 import shutil
+import socket
 import time
 from collections.abc import Callable
 
+import jax
 from absl import logging
 
 from jaxland.output import tables
+from jaxland.rundir import checkpoints
 
 CONFIG_FILE = 'config.json'
+LOCK_FILE = 'jaxland.lock'
 IGNORED_KEYS = ('resume', 'overwrite')
 RUN_FILES = (
   'checkpoints',
@@ -48,30 +54,76 @@ class Task:
   guarded: bool = False  # The record dir holds a resumable run: a different config is refused.
   summary_file: str = 'summary.json'
   sections: tuple = ()  # Research-line config sections it reads (checked by jaxland.tasks).
+  check: Callable | None = None  # check(config): what validation cannot see (data sizes, paths).
 
 
 def run_task(task: Task, config, workdir: str, section_defaults=None) -> dict:
   """Runs `task`, recording it: config.json, status.json (running, then the final status in a
   finally) and the summary it returns. `section_defaults` {section: dict} lets a guarded rerun
   drop sections an older config.json carried at their defaults."""
+  if task.check is not None:
+    task.check(config)  # Before anything is written: a mistake here leaves no run directory.
   record = task.record_dir(config, workdir)
-  if task.guarded:
-    prepare(record, config, section_defaults)
-  else:
-    write_config(record, config)
-  write_status(record, 'running')
-  summary = {'status': 'failed'}
-  try:
-    summary = task.run(config, workdir)
-  except BaseException as e:
-    interrupted = isinstance(e, KeyboardInterrupt)
-    summary = {'status': 'interrupted' if interrupted else 'failed', 'message': _one_line(e)}
-    raise
-  finally:
-    info = {k: v for k, v in summary.items() if k in ('message', 'step', 'epoch')}
-    write_status(record, summary.get('status', 'done'), **info)
-  tables.write_json(os.path.join(record, task.summary_file), summary)
+  os.makedirs(record, exist_ok=True)
+  with lock(record):
+    if task.guarded:
+      prepare(record, config, section_defaults)
+    else:
+      write_config(record, config)
+    write_status(record, 'running')
+    summary = {'status': 'failed'}
+    try:
+      summary = task.run(config, workdir)
+    except BaseException as e:
+      interrupted = isinstance(e, KeyboardInterrupt)
+      summary = {'status': 'interrupted' if interrupted else 'failed', 'message': _one_line(e)}
+      raise
+    finally:
+      info = {k: v for k, v in summary.items() if k in ('message', 'step', 'epoch')}
+      write_status(record, summary.get('status', 'done'), **info)
+    tables.write_json(os.path.join(record, task.summary_file), summary)
   return summary
+
+
+class WorkdirLocked(RuntimeError):
+  """Another live process is writing this workdir."""
+
+
+@contextlib.contextmanager
+def lock(workdir: str):
+  """Holds `workdir`'s lock (an flock on LOCK_FILE, released by the kernel if the process dies;
+  the file names pid, host and start time). A live holder: WorkdirLocked naming it. A lock left
+  by a dead process is taken over with a warning. Only process 0 of a multi-process run locks."""
+  if jax.process_index() > 0:
+    yield
+    return
+  path = os.path.join(workdir, LOCK_FILE)
+  fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+  try:
+    try:
+      fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+      raise WorkdirLocked(f'{workdir} is in use by {_holder(fd)}; wait for it or use another '
+                          '--workdir') from None  # fmt: skip
+    previous = os.pread(fd, 4096, 0).decode(errors='replace').strip()
+    if previous:
+      logging.warning('Taking over the lock of a process that is gone: %s', previous)
+    me = {'pid': os.getpid(), 'host': socket.gethostname(), 'start': time.time()}
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, json.dumps(me).encode(), 0)
+    yield
+    os.ftruncate(fd, 0)
+  finally:
+    os.close(fd)  # Releases the flock.
+
+
+def _holder(fd) -> str:
+  try:
+    info = json.loads(os.pread(fd, 4096, 0).decode())
+    started = time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(info['start']))
+    return f'pid {info["pid"]} on {info["host"]} (since {started})'
+  except (ValueError, KeyError):
+    return 'another process'
 
 
 def _one_line(e: BaseException) -> str:
@@ -79,8 +131,10 @@ def _one_line(e: BaseException) -> str:
 
 
 def write_config(workdir: str, config) -> None:
-  """<workdir>/config.json: the config as JSON (less resume / overwrite)."""
-  tables.write_json(os.path.join(workdir, CONFIG_FILE), config_dict(config))
+  """<workdir>/config.json: the config as JSON (less resume / overwrite), when it changed."""
+  new = config_dict(config)
+  if saved_config(workdir) != new:
+    tables.write_json(os.path.join(workdir, CONFIG_FILE), new)
 
 
 def saved_config(run_dir: str) -> dict | None:
@@ -93,26 +147,32 @@ def saved_config(run_dir: str) -> dict | None:
 
 
 def prepare(workdir: str, config, section_defaults=None) -> None:
-  """Creates the workdir, refusing one that holds a different config unless config.overwrite."""
+  """Makes `workdir` ready for `config`: a rerun of the same config resumes; overwrite=True or
+  resume=False starts afresh; a different config is refused while the workdir holds a
+  checkpoint (nothing is lost otherwise, so it then starts afresh). config.json is written only
+  when it changes (a finished read-only workdir can be rerun)."""
   os.makedirs(workdir, exist_ok=True)
   new = config_dict(config)
-  old = saved_config(workdir)
-  if old is not None:
-    old = _without_default_sections(old, new, section_defaults or {})
+  saved = saved_config(workdir)
+  old = None if saved is None else _without_default_sections(saved, new, section_defaults or {})
+  fresh = config.overwrite or not config.get('resume', True)
+  if old is not None and not fresh:
     added = sorted(_added_keys(old, new))
-    if old != _without(new, added) and not config.overwrite:
-      diff = sorted(_diff_keys(old, new))
-      raise ValueError(
-        f'Workdir {workdir} holds a run with a different config (keys {diff[:8]}); '
-        'use another --workdir or pass --config.overwrite=True to start it afresh.'
-      )
     if old != _without(new, added):
-      clear(workdir)
+      diff = sorted(_diff_keys(old, new))
+      if checkpoints.exists(workdir):
+        raise ValueError(
+          f'Workdir {workdir} holds a run with a different config (keys {diff[:8]}); '
+          'use another --workdir or pass --config.overwrite=True to start it afresh.'
+        )
+      logging.warning('Workdir %s held another config (keys %s) but no checkpoint', workdir, diff)
+      fresh = True
     elif added:  # Saved by an older jaxland: options added since then, at their current values.
       logging.warning('Resuming a run saved before these config keys existed: %s', added)
-  elif config.overwrite:
+  if fresh:
     clear(workdir)
-  tables.write_json(os.path.join(workdir, CONFIG_FILE), new)
+  if saved != new:
+    tables.write_json(os.path.join(workdir, CONFIG_FILE), new)
 
 
 def _without_default_sections(old: dict, new: dict, defaults: dict) -> dict:

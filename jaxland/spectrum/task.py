@@ -21,6 +21,7 @@ from jax.sharding import PartitionSpec as P
 from jaxland import curvature, data, models
 from jaxland.data import pipeline
 from jaxland.output.metrics import RunWriter
+from jaxland.output.progress import Progress
 from jaxland.rundir import artifacts, checkpoints
 from jaxland.spectrum import report
 from jaxland.spectrum.settings import Options, options
@@ -256,6 +257,7 @@ def run(config, workdir: str) -> dict:
   root = record_dir(config, workdir)
   writer, per_step = RunWriter(workdir), {}
   try:
+    progress = Progress('spectrum step', len(steps))
     for step in steps:
       t = time.perf_counter()
       params, stats, info = artifacts.load_step(run_dir, step, init_stats, opts.bn_mode)
@@ -269,7 +271,7 @@ def run(config, workdir: str) -> dict:
       summary['times_data'] = data_time
       per_step[step] = report.write_step(root, result, summary, plots=opts.plots)
       writer.write_scalars(step, scalars(result))
-      print(f'[jaxland] spectrum {report.line(per_step[step])}', flush=True)
+      progress.tick(note=report.line(per_step[step]))
   finally:
     writer.close()
   return report.write_run(root, per_step, plots=opts.plots)

@@ -16,6 +16,7 @@ import sys
 
 from absl import app, flags
 
+from jaxland.cli import quiet_logs
 from jaxland.output import plots, tables
 from jaxland.output.metrics import read_jsonl
 from jaxland.rundir import workdir as workdir_lib
@@ -385,6 +386,7 @@ def _markdown(records, dirs, rows, tables, group_by, figures, out, names, seeds=
 
 def main(argv):
   f = flags.FLAGS
+  quiet_logs()
   dirs = argv[1:]
   if not dirs:
     raise SystemExit('usage: python -m jaxland.report SWEEP_DIR [SWEEP_DIR ...] [--out=DIR]')

@@ -19,7 +19,9 @@ import time
 from absl import app, flags
 from ml_collections import config_flags
 
-from jaxland import tasks
+from jaxland import runtime, tasks
+from jaxland.cli import BAD_INPUT, exit_with, flags_parser, quiet_logs
+from jaxland.output.progress import Progress
 from jaxland.rundir import workdir as workdir_lib
 from jaxland.sweep.space import Point, point_config, resolve
 
@@ -74,9 +76,11 @@ def run_point(sweep_config, point: Point, workdir: str) -> dict:
 def run_inprocess(sweep_config, points: list[Point], workdir: str) -> dict:
   """Runs `points` one after another in this process; {name: status}."""
   results = {}
-  for i, point in enumerate(points):
-    print(f'[sweep] {i + 1}/{len(points)} {point.name}', flush=True)
+  progress = Progress('point', len(points), prefix='[sweep]')
+  for point in points:
+    print(f'[sweep] {point.name}', flush=True)
     results[point.name] = run_point(sweep_config, point, workdir)['status']
+    progress.tick(point.name, results[point.name])
     if results[point.name] == 'interrupted':  # SIGTERM / SIGINT: stop the sweep, not one run.
       print('[sweep] interrupted; rerun the same command to resume', flush=True)
       break
@@ -227,14 +231,16 @@ def _config_args(argv) -> list[str]:
 def main(argv):
   f = flags.FLAGS
   if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+    exit_with('bad command', f'unexpected arguments {argv[1:]}', BAD_INPUT)
+  quiet_logs()
+  runtime.enable_compilation_cache()
   workdir = f.workdir
   config_args = _config_args(sys.argv[1:])
   try:
     points = resolve(f.config)
     point = find_point(points, f.point) if f.point else None
   except ValueError as e:
-    raise app.UsageError(f'Bad sweep: {e}') from e
+    exit_with('bad sweep', str(e), BAD_INPUT, e)
   if point:
     status = run_status(workdir, point)
     if status in FINAL_STATUSES:
@@ -266,6 +272,7 @@ def main(argv):
 def _define_flags():
   config_flags.DEFINE_config_file('config', None, 'Sweep config file.', lock_config=True)
   flags.DEFINE_string('workdir', None, 'Sweep directory (one run directory per point inside).')
+  flags.DEFINE_bool('verbose', False, 'Tracebacks and INFO logs (also JAXLAND_VERBOSE=1).')
   flags.DEFINE_integer('parallel', 0, '0: points one by one in this process; N: N processes.')
   flags.DEFINE_list('gpus', [], 'GPU ids handed out to the parallel workers (empty: CPU).')
   flags.DEFINE_string('point', '', 'Run only this point (name or index), in this process.')
@@ -282,4 +289,4 @@ def _define_flags():
 def cli():
   """`python -m jaxland.sweep`: flags, then main."""
   _define_flags()
-  app.run(main)
+  app.run(main, flags_parser=flags_parser)

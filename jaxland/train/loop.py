@@ -21,6 +21,7 @@ from clu import parameter_overview, periodic_actions
 from jaxland import data, models
 from jaxland.data import pipeline
 from jaxland.optim import build
+from jaxland.output import progress as progress_lib
 from jaxland.output.metrics import RunWriter
 from jaxland.rundir import artifacts, checkpoints
 from jaxland.train import state as state_lib
@@ -240,7 +241,7 @@ def _in_main_thread() -> bool:
 
 
 def _initial_meta() -> dict:
-  return {'epoch': 0, 'best': None, 'best_step': None, 'bad_epochs': 0}
+  return {'epoch': 0, 'best': None, 'best_step': None, 'bad_epochs': 0, 'first_loss': None}
 
 
 def _train(run: Run, callbacks: list) -> dict:
@@ -252,16 +253,65 @@ def _train(run: Run, callbacks: list) -> dict:
   try:
     return _train_epochs(run, callbacks, manager, best_key)
   finally:
-    manager.wait_until_finished()
     manager.close()
+
+
+class _Progress:
+  """The projected wall time of the run, printed once after its first timed steps (the first
+  step, which compiles, is not timed), with a warning above a day, and the first losses."""
+
+  TIMED_STEPS = 10
+
+  def __init__(self, run: Run):
+    self.run, self.start, self.t0, self.loss0 = run, run.step, None, None
+
+  def after(self, step: int, metrics) -> None:
+    if step == self.start + 1:
+      self.loss0, self.t0 = float(metrics['loss']), time.time()
+    elif self.t0 is not None and step == self.start + 1 + self.TIMED_STEPS:
+      loss = float(metrics['loss'])  # Waits for this step: the interval is device time.
+      per_step = (time.time() - self.t0) / self.TIMED_STEPS
+      left = (self.run.total_steps - step) * per_step
+      print(
+        f'[jaxland] step {step}/{self.run.total_steps}: train loss {self.loss0:.4g} at step '
+        f'{self.start + 1}, {loss:.4g} now; {1 / per_step:.3g} steps/s, about '
+        f'{progress_lib.duration(left)} to go',
+        flush=True,
+      )
+      if left > 86400:
+        print(
+          f'[jaxland] warning: this run needs about {progress_lib.duration(left)} on '
+          f'{_hardware()}; a smaller variant (:smoke, :cpu) or a GPU fits better',
+          flush=True,
+        )
+      self.t0 = None
+
+
+def _hardware() -> str:
+  devices = jax.devices()
+  return f'{len(devices)} x {devices[0].device_kind} ({jax.default_backend()})'
+
+
+def _host(metrics: list) -> list:
+  """Per-step metric dicts as JSON-safe floats (exact float32 values) for a checkpoint's meta."""
+  return [{k: float(v) for k, v in m.items()} for m in jax.device_get(metrics)]
+
+
+def _from_host(metrics: list) -> list:
+  return [{k: np.float32(v) for k, v in m.items()} for m in metrics]
 
 
 def _train_epochs(run: Run, callbacks: list, manager, best_key: str) -> dict:
   """The epochs of `_train`, checkpointing with `manager`."""
   config, workdir = run.config, run.workdir
   meta = _initial_meta()
+  pending, epoch_metrics = [], []  # Per-step metric dicts since the last log / in this epoch.
   if config.resume and manager.latest_step() is not None:
-    run.state, meta = checkpoints.restore(manager, run.state)
+    run.state, meta, step = checkpoints.restore(manager, run.state, workdir)
+    pending = _from_host(meta.pop('pending', []))
+    epoch_metrics = _from_host(meta.pop('epoch_metrics', []))
+    meta.setdefault('first_loss', None)
+    run.writer.resume(step)  # Rows logged after the checkpoint will be logged again.
     print(f'[jaxland] resumed from step {run.step} in {workdir}', flush=True)
   else:
     parameter_overview.log_parameter_overview(run.state.params)
@@ -276,12 +326,19 @@ def _train_epochs(run: Run, callbacks: list, manager, best_key: str) -> dict:
   report = periodic_actions.ReportProgress(
     num_train_steps=run.total_steps, writer=run.writer.writer
   )
-  step = run.step
+  progress = _Progress(run)
+  step = first_step = run.step
+  t_run = time.time()
   if traj_every and step == 0:
     artifacts.save_trajectory(workdir, 0, run.state.params)
   status, message = 'done', ''
-  pending = []  # Per-step metric dicts (device arrays) since the last log.
-  epoch_metrics = []
+
+  def save(metric=None):
+    meta.update(pending=_host(pending), epoch_metrics=_host(epoch_metrics))
+    metrics = None if metric is None else {best_key: float(metric)}
+    checkpoints.save(manager, step, run.state, meta, metrics=metrics)
+    del meta['pending'], meta['epoch_metrics']
+
   while step < run.total_steps and status == 'done':
     epoch = step // spe  # 0-based epoch being trained.
     if config.train.save_batch_order and step % spe == 0:
@@ -294,14 +351,12 @@ def _train_epochs(run: Run, callbacks: list, manager, best_key: str) -> dict:
       pending.append(m)
       epoch_metrics.append(m)
       report(step)
+      progress.after(step, m)
       if step % log_every == 0:
         scalars = _log_train(run, step, pending)
         pending = []
-        if not math.isfinite(scalars['train/loss']):
-          status, message = (
-            'diverged',
-            f'non-finite train/loss ({scalars["train/loss"]}) at step {step}',
-          )
+        status, message = _check_loss(config, meta, scalars['train/loss'], step)
+        if status != 'done':
           break
       if traj_every and step % traj_every == 0:
         artifacts.save_trajectory(workdir, step, run.state.params)
@@ -310,13 +365,13 @@ def _train_epochs(run: Run, callbacks: list, manager, best_key: str) -> dict:
           scalars = cb.on_step(run)
           if scalars:
             run.writer.write_scalars(step, scalars)
-      if run.stop_requested:
+      if run.stop_requested and step < epoch_end:
         break
     if status != 'done':
       break
-    if run.stop_requested:
+    if run.stop_requested and step < epoch_end:  # Mid-epoch: the epoch ends after the resume.
       meta['epoch'] = epoch
-      checkpoints.save(manager, step, run.state, meta)
+      save()
       status, message = 'interrupted', f'stopped by a signal at step {step}; rerun to resume'
       break
     jax.block_until_ready(run.state.params)
@@ -331,6 +386,7 @@ def _train_epochs(run: Run, callbacks: list, manager, best_key: str) -> dict:
     for cb in callbacks:
       scalars.update(cb.on_epoch_end(run, epoch + 1) or {})
     run.writer.write_scalars(step, scalars)
+    _print_epoch(run, epoch + 1, step, scalars, time.time() - t_run, step - first_step)
     bad = [
       k
       for k, v in scalars.items()
@@ -344,23 +400,54 @@ def _train_epochs(run: Run, callbacks: list, manager, best_key: str) -> dict:
       break
     meta['epoch'] = epoch + 1
     stop_early = _update_best(config, best_key, meta, scalars, step)
+    stop = run.stop_requested and step < run.total_steps  # A signal on the epoch's last step.
     if (
       (epoch + 1) % config.train.checkpoint_every_epochs == 0
       or step == run.total_steps
       or stop_early
+      or stop
     ):
-      metric = scalars.get(best_key)
-      metrics = None if metric is None else {best_key: float(metric)}
-      checkpoints.save(manager, step, run.state, meta, metrics=metrics)
+      save(scalars.get(best_key))
     if stop_early:
       message = (
         f'early stopping after epoch {epoch + 1}: no improvement for '
         f'{config.train.early_stopping_patience} epochs'
       )
       break
+    if stop:
+      status, message = 'interrupted', f'stopped by a signal at step {step}; rerun to resume'
   summary = _summary(run, meta, status, message, step)
   print(f'[jaxland] {status}: {summary_line(summary)}', flush=True)
   return summary
+
+
+def _print_epoch(run: Run, epoch: int, step: int, scalars: dict, seconds: float, steps: int):
+  """The one progress line per epoch: losses, accuracies and the time left at this pace."""
+  shown = ('train_epoch/loss', 'val/accuracy', 'test/accuracy')
+  parts = [f'{k.replace("train_epoch/", "train ")} {scalars[k]:.4g}' for k in shown if k in scalars]
+  left = seconds / max(steps, 1) * (run.total_steps - step)
+  print(
+    f'[jaxland] epoch {epoch}/{-(-run.total_steps // run.steps_per_epoch)} (step {step}): '
+    + ', '.join(parts)
+    + f'; {scalars["epoch_time"]:.1f} s, about {progress_lib.duration(left)} to go',
+    flush=True,
+  )
+
+
+def _check_loss(config, meta: dict, loss: float, step: int) -> tuple[str, str]:
+  """('diverged', why) for a non-finite train loss or one above train.diverge_factor x the first
+  logged one; ('done', '') otherwise."""
+  if not math.isfinite(loss):
+    return 'diverged', f'non-finite train/loss ({loss}) at step {step}'
+  if meta['first_loss'] is None:
+    meta['first_loss'] = loss
+  factor = config.train.diverge_factor
+  if factor and loss > factor * meta['first_loss']:
+    return 'diverged', (
+      f'train/loss {loss:.4g} at step {step} is above train.diverge_factor ({factor:g}) x the '
+      f'first logged loss ({meta["first_loss"]:.4g})'
+    )
+  return 'done', ''
 
 
 def _mode(metric: str) -> str:

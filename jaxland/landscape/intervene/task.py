@@ -27,6 +27,7 @@ from jaxland.landscape.intervene.continuation import continue_training
 from jaxland.landscape.intervene.lr_anneal import lr_experiment
 from jaxland.landscape.problem import Problem, mean_metrics, predict, split_metrics, train_gradient
 from jaxland.landscape.task import lr_function, top_eigen, write_csv
+from jaxland.output.progress import Progress
 from jaxland.rundir import artifacts
 
 # ------------------------------------------------------------------------------------------ snap
@@ -287,11 +288,12 @@ def run(config, workdir: str) -> dict:
     'hmc': lambda: hmc_experiment(problem, eig, c, lc.batch_size),
     'lr': lambda: lr_experiment(config, c, lc, out, problem.num_train),
   }
+  progress = Progress('intervene experiment', len(c.experiments))
   for name in c.experiments:
     t0 = time.time()
     results[name] = jobs[name]()
     times[name] = time.time() - t0
-    print(f'[jaxland] intervene/{name}: {times[name]:.1f}s', flush=True)
+    progress.tick(name)
     if results[name]['rows']:
       write_csv(os.path.join(out, f'{name}.csv'), results[name]['rows'])
     if results[name].get('direction_rows'):
