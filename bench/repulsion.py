@@ -9,10 +9,16 @@ reported. Models: ResNet-20 on CIFAR-shaped synthetic data (32x32x3) and the see
 (784-512-512-10) on MNIST-shaped synthetic data (28x28x1).
 
 Variants: `none` (no repulsion transform in the chain); `K=k` (strength 1, width 10, k active
-anchors, capacity k); `K=1/cap4` (one active anchor in the default 4 slots: the transform's cost
-follows the capacity, since every slot is read); `virtual` (4 anchors, repulsion disabled, i.e.
-strength 0: the force is skipped by a lax.cond). Target (issue 3): <= 1% per anchor for ResNet-20,
-<= 3% for the MLP (the thesis' PyTorch code paid about +31% per anchor on a GPU).
+anchors, capacity k); `K=1/cap4` (one active anchor in the default 4 slots: on CPU it should cost
+what K=1 costs, since only used slots are read); `virtual` (4 anchors, repulsion disabled, i.e.
+strength 0: the force is skipped). Targets (issue 13): <= 1% per anchor for ResNet-20, <= 1.5x
+the floor per anchor for the MLP (the thesis' PyTorch code paid about +31% per anchor on a GPU).
+
+The floor is what an exact force must at least pay: one stream of an anchor's bytes per step at
+this machine's copy bandwidth, measured here by an in-place pass x -> 1.5 x over an anchor-sized
+pytree (the same bytes, so the same cache level as the anchor; a 256 MB pass gives the DRAM figure).
+Every table shows each variant's extra milliseconds per anchor beside that floor and as a
+multiple of it; the last line printed gives those multiples.
 
 Part `update` times the jitted optimizer update alone (the chain on fixed gradients, the only
 place repulsion adds work) for the same variants, and reports its extra time over `none` as a
@@ -120,6 +126,50 @@ def build_update_variant(model: str, anchors: int, capacity: int, enabled: bool)
   return lambda carry, g: (fn(*carry, g), None), carry, (grads,)
 
 
+def anchor_bytes(model: str) -> int:
+  """Bytes of one anchor of `model` (all params: the benchmark's mask is 'all')."""
+  run, state = _run_with_anchors(model, 0, 0, False)
+  return sum(leaf.size * leaf.dtype.itemsize for leaf in jax.tree.leaves(state.params))
+
+
+def copy_seconds(tree, rounds: int = 15, n: int = 50) -> float:
+  """Min over rounds of the seconds one jitted in-place pass x -> 1.5 x over `tree` takes (it
+  reads and writes every byte once, as a copy does)."""
+  copy = jax.jit(lambda t: jax.tree.map(lambda x: x * 1.5, t), donate_argnums=0)
+  tree = copy(jax.tree.map(jnp.array, tree))  # In place from here on: no fresh pages per call.
+  best = float('inf')
+  for _ in range(rounds):
+    t0 = time.perf_counter()
+    for _ in range(n):
+      tree = copy(tree)
+    jax.block_until_ready(tree)
+    best = min(best, (time.perf_counter() - t0) / n)
+  return best
+
+
+def floor(model: str) -> dict:
+  """The per-anchor floor: {bytes, seconds, GB/s} for an anchor-sized copy, and DRAM GB/s."""
+  run, state = _run_with_anchors(model, 0, 0, False)
+  nbytes = anchor_bytes(model)
+  seconds = copy_seconds(state.params)
+  dram = jnp.zeros(64 * 2**20, jnp.float32)  # 256 MB: far beyond the caches.
+  dram_s = copy_seconds(dram, rounds=5, n=3)
+  return {
+    'bytes': nbytes,
+    'seconds': seconds,
+    'gbps': nbytes / seconds / 1e9,
+    'dram_gbps': dram.size * 4 / dram_s / 1e9,
+  }
+
+
+def floor_line(model: str, fl: dict) -> str:
+  return (
+    f'Floor for {model}: one anchor = {fl["bytes"] / 1e6:.2f} MB; copying it takes '
+    f'{1e3 * fl["seconds"]:.3f} ms ({fl["gbps"]:.1f} GB/s at that size; DRAM copy '
+    f'{fl["dram_gbps"]:.1f} GB/s, i.e. {1e3 * fl["bytes"] / fl["dram_gbps"] / 1e9:.3f} ms).'
+  )
+
+
 def time_steps(step, state, args, n):
   """(state, seconds per step) over `n` steps after one untimed step."""
   state, _ = step(state, *args)
@@ -145,36 +195,54 @@ def bench(model: str, rounds: int, steps: int, build=build_variant) -> dict:
   return times
 
 
-def report_update(model: str, times: dict, step_time: float) -> list[str]:
-  """Markdown rows: the optimizer update's extra time per variant, as a share of a full step."""
+def _per_anchor(name, extra_s, fl, multiples, key):
+  """(per-anchor ms, x floor) cells for a variant with `extra_s` seconds over none."""
+  k = VARIANTS[name][0] if VARIANTS[name][2] else 0
+  if not k:
+    return '', ''
+  per = extra_s / k
+  multiples[f'{key}/{name}'] = per / fl['seconds']
+  return f'{1e3 * per:+.3f}', f'{per / fl["seconds"]:.2f}x'
+
+
+def report_update(model, times, step_time, fl, multiples) -> list[str]:
+  """Markdown rows: the optimizer update's extra time per variant, as a share of a full step
+  and per anchor against the floor."""
   base = statistics.median(times['none'])
   lines = [
     f'## {model}: optimizer update alone ({len(times["none"])} rounds), against the full step '
-    f'without repulsion ({1e3 * step_time:.2f} ms)',
+    f'without repulsion ({1e3 * step_time:.2f} ms); floor {1e3 * fl["seconds"]:.3f} ms / anchor',
     '',
-    '| variant | update ms (median) | extra ms vs none | extra / full step | per anchor |',
-    '|---|---|---|---|---|',
+    '| variant | update ms (median) | extra ms vs none | extra / full step | per anchor | '
+    'ms / anchor | x floor |',
+    '|---|---|---|---|---|---|---|',
   ]
   for name, ts in times.items():
     med = statistics.median(ts)
     share = (med - base) / step_time
     k = VARIANTS[name][0] if VARIANTS[name][2] else 0
     per = f'{100 * share / k:+.2f}%' if k else ''
+    ms, mult = _per_anchor(name, med - base, fl, multiples, f'{model}/update')
     lines.append(
-      f'| {name} | {1e3 * med:.3f} | {1e3 * (med - base):+.3f} | {100 * share:+.2f}% | {per} |'
+      f'| {name} | {1e3 * med:.3f} | {1e3 * (med - base):+.3f} | {100 * share:+.2f}% | {per} | '
+      f'{ms} | {mult} |'
     )
   return lines
 
 
-def report(model: str, times: dict) -> list[str]:
-  """Markdown rows: median step time, and the median over rounds of the within-round ratio."""
+def report(model: str, times: dict, fl, multiples) -> list[str]:
+  """Markdown rows: median step time, the median over rounds of the within-round ratio, and the
+  extra time per anchor against the floor."""
   base = times['none']
+  base_s = statistics.median(base)
   lines = [
-    f'## {model} ({len(base)} rounds; {jax.devices()[0].device_kind}, {jax.devices()[0].platform})',
+    f'## {model} ({len(base)} rounds; {jax.devices()[0].device_kind}, {jax.devices()[0].platform}; '
+    f'{_load()}); floor {1e3 * fl["seconds"]:.3f} ms / anchor = '
+    f'{100 * fl["seconds"] / base_s:.2f}% of a step',
     '',
     '| variant | ms/step (median) | ratio to none (median of per-round ratios, IQR) | '
-    'overhead per anchor |',
-    '|---|---|---|---|',
+    'overhead per anchor | ms / anchor | x floor |',
+    '|---|---|---|---|---|---|',
   ]
   for name, ts in times.items():
     ratios = np.asarray(ts) / np.asarray(base)
@@ -182,10 +250,16 @@ def report(model: str, times: dict) -> list[str]:
     q1, q3 = np.percentile(ratios, [25, 75])
     k = VARIANTS[name][0] if VARIANTS[name][2] else 0
     per = f'{100 * (med - 1) / k:+.2f}%' if k else ''
+    ms, mult = _per_anchor(name, (med - 1) * base_s, fl, multiples, f'{model}/step')
     lines.append(
-      f'| {name} | {1e3 * statistics.median(ts):.2f} | {med:.4f} ({q1:.3f}-{q3:.3f}) | {per} |'
+      f'| {name} | {1e3 * statistics.median(ts):.2f} | {med:.4f} ({q1:.3f}-{q3:.3f}) | {per} | '
+      f'{ms} | {mult} |'
     )
   return lines
+
+
+def _load() -> str:
+  return 'load average ' + ', '.join(f'{x:.2f}' for x in os.getloadavg())
 
 
 LAUNCH_FREE = ('parameter', 'constant', 'tuple', 'get-tuple-element', 'bitcast')
@@ -228,7 +302,10 @@ def main():
   parser.add_argument('--steps', type=int, default=0, help='calls per round (0: per model)')
   args = parser.parse_args()
   parts = args.parts.split(',')
+  multiples = {}
   for model in args.models.split(','):
+    fl = floor(model)
+    print(floor_line(model, fl) + '\n', flush=True)
     if 'kernels' in parts:
       print('\n'.join(launched_ops(model)) + '\n', flush=True)
     step_time = None
@@ -237,7 +314,7 @@ def main():
       steps = args.steps or {'resnet20': 2, 'mlp': 30}.get(model, 10)
       times = bench(model, rounds, steps)
       step_time = statistics.median(times['none'])
-      print('\n'.join(report(model, times)) + '\n', flush=True)
+      print('\n'.join(report(model, times, fl, multiples)) + '\n', flush=True)
     if 'update' in parts:
       if step_time is None:  # The denominator: full steps without repulsion.
         step, state, step_args = build_variant(model, 0, 0, False)
@@ -247,7 +324,13 @@ def main():
           step_times.append(dt)
         step_time = statistics.median(step_times)
       times = bench(model, args.rounds or 15, args.steps or 50, build=build_update_variant)
-      print('\n'.join(report_update(model, times, step_time)) + '\n', flush=True)
+      lines = report_update(model, times, step_time, fl, multiples)
+      print('\n'.join(lines) + '\n', flush=True)
+  print(
+    'x floor per anchor: '
+    + ', '.join(f'{k} {v:.2f}' for k, v in multiples.items())
+    + f' ({_load()})'
+  )
 
 
 if __name__ == '__main__':

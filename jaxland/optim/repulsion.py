@@ -12,8 +12,13 @@ so ∇θ P = Σ_c w_c (θ − θc) with w_c = −s k_c / σ² (sum), −s K / σ
 or −2 s (l2). With no active anchor, or s = 0 ("virtual" anchors: kept to log the drift), the
 transform returns the updates untouched: a static s = 0 skips it at trace time; a traced s = 0
 (virtual anchors keep the strength injectable, so the force can be switched on later) or an empty
-buffer skips it by a lax.cond on CPU; on other platforms, where a conditional costs more than
-the force itself (a GPU run of bench/repulsion.py), adds a force whose weights are exactly 0.
+buffer skips it on CPU; on other platforms, where a conditional costs more than the force itself
+(a GPU run of bench/repulsion.py), adds a force whose weights are exactly 0.
+
+Cost on CPU follows the anchors, not the slots: a lax.switch on the highest active slot runs a
+branch compiled for exactly that many slots (slots fill from 0, so that is the anchor count), and
+each branch reads each of its anchors twice, once for the distances and once inside the fused
+optimizer update for the force (the second read hits the cache for MLP-sized anchors).
 
 Anchors live in the state in a fixed-capacity buffer (each selected leaf gets a leading axis of
 size `capacity`, excluded leaves hold `optax.MaskedNode()`), with an `active` mask and a `count`,
@@ -149,10 +154,55 @@ def _push(params, state, width, mode, updates):
   return jax.tree.map(lambda g, r: g + r.astype(g.dtype), updates, grad)
 
 
-def _push_when_on(push, state, updates):
-  """push(updates) behind a lax.cond that skips it when no slot is active or the strength is 0."""
-  on = jnp.any(state.active) & (state.strength != 0)
-  return jax.lax.cond(on, push, lambda u: u, updates)
+def _used_slots(active):
+  """1 + the highest active slot (0 when none is active): the slots a push must read."""
+  slots = jnp.arange(1, active.shape[0] + 1, dtype=jnp.int32)
+  return jnp.max(jnp.where(active, slots, 0))
+
+
+def _first(state, k):
+  """The state with only its first k anchor slots (a static slice, fused into its readers)."""
+  anchors = jax.tree.map(lambda a: a if _is_masked(a) else a[:k], state.anchors, is_leaf=_is_masked)
+  return state._replace(anchors=anchors, active=state.active[:k])
+
+
+def _pull_used(params, state, width, mode):
+  """(Σ_c w_c, Σ_c w_c θc per leaf) over only the used slots: a lax.switch on their number (CPU,
+  where a conditional is cheap); branch 0 (no active anchor, or strength 0) gives zeros.
+
+  Only this pull crosses the conditional: the rest of the force, (Σ_c w_c) θ, stays outside,
+  where XLA fuses it with the optimizer's own update instead of materialising the updates twice.
+  """
+  capacity = state.active.shape[0]
+  leaves = [p for p, _ in _pairs(params, state.anchors)]
+
+  def branch(k):
+    if k == 0:
+      return jnp.zeros([], jnp.float32), [jnp.zeros_like(p) for p in leaves]
+    first = _first(state, k)
+    d = _sq_distances(params, first.anchors, k)
+    w, _ = _weights(d, first.active, first.strength, width, mode)
+    pulls = [
+      sum(w[j].astype(p.dtype) * a[j] for j in range(k)) for p, a in _pairs(params, first.anchors)
+    ]
+    return jnp.sum(w), pulls
+
+  used = jnp.where(state.strength != 0, _used_slots(state.active), 0)
+  return jax.lax.switch(used, [functools.partial(branch, k) for k in range(capacity + 1)])
+
+
+def _push_used(params, state, width, mode, updates):
+  """updates + ∇θ P as _push computes it, reading only the used slots (see _pull_used)."""
+  total, pulls = _pull_used(params, state, width, mode)
+  pulls = iter(pulls)
+
+  def leaf(a, p):
+    if _is_masked(a):
+      return jnp.zeros_like(p)
+    return total.astype(p.dtype) * p - next(pulls)
+
+  grad = jax.tree.map(leaf, state.anchors, params, is_leaf=_is_masked)
+  return jax.tree.map(lambda g, r: g + r.astype(g.dtype), updates, grad)
 
 
 def repulsion(
@@ -202,10 +252,10 @@ def repulsion(
     if isinstance(strength, (int, float)) and strength == 0:
       return updates, state
 
-    push = functools.partial(_push, params, state, width, mode)
-    # CPU: a cond is cheap and spares the anchor reads while off. Elsewhere always push: the
+    # CPU: a switch is cheap and reads only the used slots. Elsewhere always push all slots: the
     # weights are exactly 0 while off, and a GPU conditional costs more than the force.
-    cpu = functools.partial(_push_when_on, push, state)
+    push = functools.partial(_push, params, state, width, mode)
+    cpu = functools.partial(_push_used, params, state, width, mode)
     return jax.lax.platform_dependent(updates, cpu=cpu, default=push), state
 
   return optax.GradientTransformation(init_fn, update_fn)
