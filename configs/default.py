@@ -8,6 +8,8 @@ Expect: a 2-epoch MLP baseline on Fashion-MNIST (configs/fashion_mlp.py is the t
 
 import ml_collections
 
+from jaxland.train import population
+
 
 def get_config():
   """The core config: every key the core reads (research lines add their own sections)."""
@@ -110,8 +112,12 @@ def get_config():
   )
   config.train.save_batch_order = False  # Save each epoch's example order (for replay studies).
   config.train.max_steps = 0  # Stop after this many steps (0 = num_epochs); for smoke tests.
+  config.train.label_smoothing = 0.0  # Targets (1 - s) one-hot + s / classes (0 = off).
   config.train.diverge_factor = 100.0  # Stop as diverged when a logged train loss exceeds this
   #                                     factor x the first logged one (0 = only non-finite).
+
+  # Many runs in one jitted step: the values members take (jaxland/train/population.py).
+  config.population = population.defaults()
 
   config.eda = ml_collections.ConfigDict()  # task 'eda' (jaxland/data/eda.py): data exploration.
   config.eda.num_samples = 32  # Images in the sample grid.

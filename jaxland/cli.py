@@ -15,6 +15,7 @@ from absl import flags, logging
 from jaxland import validation
 from jaxland.data import sources
 from jaxland.rundir import workdir as workdir_lib
+from jaxland.train.population import ALL_VARYING as VARYING
 
 BAD_INPUT = 2
 FAILED = 1
@@ -48,6 +49,8 @@ def flag_error_line(error: BaseException, argv) -> str:
   if typo:
     bad, good = typo.groups()
     key = next((a[2:].split('=')[0] for a in argv if f'.{bad}' in a.split('=')[0]), bad)
+    if key.startswith('config.population.'):
+      return f'{key}: a population member cannot vary this key; it varies {VARYING}'
     return f'{key}: no such key; did you mean "{good}"?'
   missing = re.search(r'Attempted \[[^\]]*\]:\s*(\S+)\s*\[Errno 2\]', text)
   if missing:

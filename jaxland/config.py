@@ -11,6 +11,7 @@ from jaxland import data, distance, landscape, lr, models, spectrum
 from jaxland import validation as v
 from jaxland.landscape import intervene
 from jaxland.optim import build, schedules
+from jaxland.train import population
 
 BEST_METRIC = re.compile(r'^(val|test)/(accuracy|loss)$')
 
@@ -32,6 +33,12 @@ def validate(config, num_devices: int | None = None, needs=()) -> None:
   validate_model(config)
   validate_train(config)
   validate_optim(config)
+  population.validate_section(config, num_devices)
+  for i, overrides in enumerate(population.members(config)):
+    try:
+      validate(population.member_config(config, overrides), num_devices)
+    except ValueError as e:
+      v.fail('population', overrides, f'member {i} is not a valid run: {e}')
   for name in needs:
     v.section(
       config, name, f'jaxland.{SECTIONS[name].__name__.removeprefix("jaxland.")}.defaults()'
@@ -103,6 +110,7 @@ def validate_train(config) -> None:
   for key in ('log_every_steps', 'early_stopping_patience', 'trajectory_every_steps', 'max_steps'):
     v.integer(config, f'train.{key}')
   v.number(config, 'train.diverge_factor')
+  v.number(config, 'train.label_smoothing', high=1)
   if not BEST_METRIC.match(config.train.best_metric):
     v.fail(
       'train.best_metric',

@@ -8,7 +8,7 @@ from jaxland import data, validation
 from jaxland.distance import anchors, settings
 from jaxland.rundir import workdir as workdir_lib
 from jaxland.spectrum import callback as spectrum_callback
-from jaxland.train import loop
+from jaxland.train import loop, population
 
 # Factories `(config) -> Callback | None`, one per research line that hooks into training.
 CALLBACKS = [anchors.anchor_callback, spectrum_callback.spectrum_callback]
@@ -21,7 +21,10 @@ def callbacks_for(config) -> list:
 
 
 def train(config, workdir: str, callbacks=()) -> dict:
-  """Trains `config` in `workdir` with `callbacks` plus those the config asks for; the summary."""
+  """Trains `config` in `workdir` with `callbacks` plus those the config asks for; the summary.
+  A config with population axes trains all its members as one state (train.population)."""
+  if population.enabled(config):
+    return population.train(config, workdir, lambda c: [*callbacks, *callbacks_for(c)])
   return loop.train_and_evaluate(config, workdir, [*callbacks, *callbacks_for(config)])
 
 

@@ -44,7 +44,8 @@ def records(run_dir):
   """metrics.jsonl without its wall-clock fields."""
   with open(os.path.join(run_dir, 'metrics.jsonl')) as f:
     rows = [json.loads(line) for line in f]
-  return [{k: v for k, v in r.items() if k not in WALL_CLOCK} for r in rows]
+  kept = [{k: v for k, v in r.items() if k not in WALL_CLOCK} for r in rows]
+  return [r for r in kept if set(r) != {'step'}]  # Rows of wall-clock values only (progress).
 
 
 def summary(run_dir):

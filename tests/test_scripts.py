@@ -15,8 +15,8 @@ PYTHON_SCRIPTS = sorted(
   p
   for d in ('results', 'bench')
   for p in (ROOT / d).rglob('*.py')
-  if p.name != '__init__.py' and p.name not in LAUNCHERS
-)
+  if p.name != '__init__.py' and p.name not in LAUNCHERS and not p.name.startswith('torch_')
+)  # bench/torch_*.py run under the separate PyTorch venv (bench-only; not a project dependency).
 SHELL_SCRIPTS = sorted(p for d in ('results', 'launch') for p in (ROOT / d).rglob('*.sh'))
 
 

@@ -57,6 +57,29 @@ class _Overridable:
     return jnp.where(jnp.isnan(state.override), self.fn(state.count), state.override)
 
 
+class TableState(NamedTuple):
+  count: jax.Array  # int32 updates so far.
+  override: jax.Array  # float32; NaN follows the table.
+  values: jax.Array  # float32 [total_steps + 1]: the value at each update count.
+
+
+class _Tabled(_Overridable):
+  """A StatefulSchedule reading its value at each count from a table in its state (set_table), so
+  one chain serves members whose schedules differ in values (train.population)."""
+
+  def __init__(self, length: int):
+    self.length = length
+
+  def init(self):
+    nan = jnp.full([], jnp.nan, jnp.float32)
+    return TableState(jnp.zeros([], jnp.int32), nan, jnp.zeros([self.length], jnp.float32))
+
+  def __call__(self, state, **extra_args):
+    del extra_args
+    value = state.values[jnp.minimum(state.count, self.length - 1)]
+    return jnp.where(jnp.isnan(state.override), value, state.override)
+
+
 def _constant(value):
   value = float(value)
   return lambda count: jnp.full(jnp.shape(count), value, jnp.float32)
@@ -71,9 +94,8 @@ def uses_repulsion(config) -> bool:
   )
 
 
-def make_optimizer(config, steps_per_epoch, total_steps) -> optax.GradientTransformationExtraArgs:
-  """The full optimizer of a validated `config` (config.optim, and config.repulsion when it is
-  used); see the module doc."""
+def hyperparameter_fns(config, steps_per_epoch, total_steps) -> dict:
+  """{name: fn(update count) -> value} of every injected hyperparameter of `config`."""
   o, r = config.optim, config.get('repulsion')
   sched = schedules.make_schedules(o, steps_per_epoch, total_steps)
   base_momentum = o.momentum if o.name == 'sgd' else o.b1
@@ -83,9 +105,20 @@ def make_optimizer(config, steps_per_epoch, total_steps) -> optax.GradientTransf
     'weight_decay': _constant(o.weight_decay),
     'decoupled_weight_decay': _constant(o.decoupled_weight_decay),
   }
-  use_rep = uses_repulsion(config)
-  if use_rep:
+  if uses_repulsion(config):
     fns['repulsion_strength'] = _constant(r.strength if r.enabled else 0.0)
+  return fns
+
+
+def make_optimizer(
+  config, steps_per_epoch, total_steps, tabled: bool = False
+) -> optax.GradientTransformationExtraArgs:
+  """The full optimizer of a validated `config` (config.optim, and config.repulsion when it is
+  used); see the module doc. `tabled`: every hyperparameter is read from a table in the state
+  (set_table), for populations whose members differ only in values."""
+  o, r = config.optim, config.get('repulsion')
+  fns = hyperparameter_fns(config, steps_per_epoch, total_steps)
+  use_rep = 'repulsion_strength' in fns
 
   def chain(**h):
     txs = []
@@ -108,7 +141,11 @@ def make_optimizer(config, steps_per_epoch, total_steps) -> optax.GradientTransf
   chain.__signature__ = inspect.Signature(
     [inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY) for k in fns]
   )
-  return optax.inject_hyperparams(chain)(**{k: _Overridable(f) for k, f in fns.items()})
+
+  def schedule(fn):
+    return _Tabled(int(total_steps) + 1) if tabled else _Overridable(fn)
+
+  return optax.inject_hyperparams(chain)(**{k: schedule(f) for k, f in fns.items()})
 
 
 def _inject_state(opt_state):
@@ -126,6 +163,23 @@ def _inject_state(opt_state):
 def current_hparams(opt_state) -> dict:
   """{name: scalar} of the hyperparameters the last update applied (schedule(0) before any)."""
   return dict(_inject_state(opt_state).hyperparams)
+
+
+def set_table(opt_state, name, values):
+  """The table of hyperparameter `name` of a tabled chain (make_optimizer(..., tabled=True));
+  `values` [T] for one state, [members, T] for a population's stacked one."""
+  cls = optax.InjectStatefulHyperparamsState
+
+  def put(st):
+    hs = dict(st.hyperparams_states)
+    hs[name] = hs[name]._replace(values=jnp.asarray(values, jnp.float32))
+    hp = dict(st.hyperparams)
+    hp[name] = jnp.asarray(values[..., 0], jnp.asarray(hp[name]).dtype)
+    return st._replace(hyperparams=hp, hyperparams_states=hs)
+
+  return jax.tree.map(
+    lambda x: put(x) if isinstance(x, cls) else x, opt_state, is_leaf=lambda x: isinstance(x, cls)
+  )
 
 
 def set_hparam(opt_state, name, value):

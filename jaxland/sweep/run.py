@@ -24,8 +24,11 @@ from jaxland.cli import BAD_INPUT, exit_with, flags_parser, quiet_logs
 from jaxland.output.progress import Progress
 from jaxland.rundir import workdir as workdir_lib
 from jaxland.sweep.space import Point, point_config, resolve
+from jaxland.train import population
 
 FINAL_STATUSES = ('done', 'diverged')
+POPULATIONS_DIR = 'populations'  # With --vectorize: one population run dir per group.
+DEFAULT_POPULATION = 16  # Members per population for a bare --vectorize.
 SWEEP_FILE = 'sweep.json'
 POINT_FILE = 'point.json'
 
@@ -196,8 +199,17 @@ def write_slurm(sweep_config, points, workdir, config_args, options=(), throttle
   return script
 
 
-def run(sweep_config, workdir: str, parallel: int = 0, gpus=(), config_args=(), command='') -> dict:
-  """Runs every unfinished point of the sweep; {name: status} of those it ran."""
+def run(
+  sweep_config,
+  workdir: str,
+  parallel: int = 0,
+  gpus=(),
+  config_args=(),
+  command='',
+  vectorize: int = 0,
+) -> dict:
+  """Runs every unfinished point of the sweep; {name: status} of those it ran. vectorize=P
+  trains the points that may share a population as populations of at most P members."""
   points = resolve(sweep_config)
   write_sweep(workdir, sweep_config, points, command)
   todo = pending(workdir, points)
@@ -205,9 +217,61 @@ def run(sweep_config, workdir: str, parallel: int = 0, gpus=(), config_args=(), 
     f'[sweep] {len(points)} points, {len(points) - len(todo)} finished, {len(todo)} to run',
     flush=True,
   )
+  if vectorize:
+    return run_vectorized(sweep_config, todo, workdir, vectorize)
   if parallel <= 0:
     return run_inprocess(sweep_config, todo, workdir)
   return run_subprocesses(todo, workdir, list(config_args), parallel, list(gpus))
+
+
+def populations(sweep_config, points: list[Point], size: int) -> list[list[Point]]:
+  """The points grouped into populations of at most `size` members: points whose configs differ
+  only in values a population member may vary (train.population.VARYING), in sweep order."""
+  groups = {}
+  for point in points:
+    static = population.without(point_config(sweep_config, point), population.ALL_VARYING)
+    groups.setdefault(json.dumps(static, sort_keys=True, default=str), []).append(point)
+  out = []
+  for group in groups.values():
+    out += [group[i : i + size] for i in range(0, len(group), size)]
+  return out
+
+
+def population_config(sweep_config, group: list[Point], workdir: str):
+  """One population config training `group`: members named and placed as the points are."""
+  config = point_config(sweep_config, group[0])
+  config.unlock()
+  varied = sorted({k for p in group for k in p.overrides if population.may_vary(k)})
+  for key in varied:
+    values = tuple(point_config(sweep_config, p) for p in group)
+    population.set_axis(config, key, [population.value(c, key) for c in values])
+  config.population.names = tuple(p.name for p in group)
+  config.population.member_root = os.path.abspath(workdir)
+  config.lock()
+  return config
+
+
+def run_vectorized(sweep_config, points: list[Point], workdir: str, size: int) -> dict:
+  """Each group of `populations` as one population run (one process, one compiled step)."""
+  results, groups = {}, populations(sweep_config, points, size)
+  print(f'[sweep] {len(points)} points in {len(groups)} population(s)', flush=True)
+  for i, group in enumerate(groups):
+    for point in group:
+      os.makedirs(os.path.join(workdir, point.name), exist_ok=True)
+      with open(os.path.join(workdir, point.name, POINT_FILE), 'w') as f:
+        json.dump(point.to_json(), f, indent=2)
+    config = population_config(sweep_config, group, workdir)
+    pop_dir = os.path.join(workdir, POPULATIONS_DIR, f'{i:03d}')
+    try:
+      summary = tasks.run(config, pop_dir)
+      results.update(summary.get('members', {}))
+    except Exception as e:  # One bad population must not stop the sweep.
+      print(f'[sweep] population {i} failed: {type(e).__name__}: {e}', flush=True)
+      results.update({p.name: 'failed' for p in group})
+    if 'interrupted' in results.values():
+      print('[sweep] interrupted; rerun the same command to resume', flush=True)
+      break
+  return results
 
 
 def find_point(points: list[Point], ref: str) -> Point:
@@ -262,7 +326,7 @@ def main(argv):
     if f.submit:
       subprocess.run(['sbatch', script], check=True)
     return
-  results = run(f.config, workdir, f.parallel, f.gpus, config_args, command)
+  results = run(f.config, workdir, f.parallel, f.gpus, config_args, command, f.vectorize)
   bad = {n: s for n, s in results.items() if s not in FINAL_STATUSES}
   print(f'[sweep] ran {len(results)}; not finished: {bad or "none"}', flush=True)
   print(f'[sweep] report: python -m jaxland.report {workdir}', flush=True)
@@ -274,6 +338,9 @@ def _define_flags():
   flags.DEFINE_string('workdir', None, 'Sweep directory (one run directory per point inside).')
   flags.DEFINE_bool('verbose', False, 'Tracebacks and INFO logs (also JAXLAND_VERBOSE=1).')
   flags.DEFINE_integer('parallel', 0, '0: points one by one in this process; N: N processes.')
+  flags.DEFINE_integer(
+    'vectorize', 0, 'P > 0: points that differ only in values train as populations of <= P.'
+  )
   flags.DEFINE_list('gpus', [], 'GPU ids handed out to the parallel workers (empty: CPU).')
   flags.DEFINE_string('point', '', 'Run only this point (name or index), in this process.')
   flags.DEFINE_bool('dry_run', False, 'List the points and their status, run nothing.')
@@ -287,6 +354,7 @@ def _define_flags():
 
 
 def cli():
-  """`python -m jaxland.sweep`: flags, then main."""
+  """`python -m jaxland.sweep`: flags, then main (a bare --vectorize means populations of 16)."""
+  sys.argv = [f'--vectorize={DEFAULT_POPULATION}' if a == '--vectorize' else a for a in sys.argv]
   _define_flags()
   app.run(main, flags_parser=flags_parser)

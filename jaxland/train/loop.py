@@ -155,6 +155,7 @@ def make_train_step(run: Run):
     mean=run.dataset.mean,
     std=run.dataset.std,
     batch_sharding=pipeline.batch_sharding(run.mesh),
+    label_smoothing=float(run.config.train.label_smoothing),
   )
   return jax.jit(step_fn, donate_argnums=(0,), out_shardings=pipeline.replicated(run.mesh))
 

@@ -12,9 +12,15 @@ import optax
 from jaxland.data import pipeline
 
 
-def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
-  """Per-example softmax cross-entropy with integer labels."""
-  return optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), labels)
+def cross_entropy(logits: jax.Array, labels: jax.Array, label_smoothing=0.0) -> jax.Array:
+  """Per-example softmax cross-entropy with integer labels, against one-hot targets smoothed by
+  `label_smoothing` (a python 0 keeps the exact integer-label form; a traced value may vary by
+  population member)."""
+  logits = logits.astype(jnp.float32)
+  if isinstance(label_smoothing, (int, float)) and label_smoothing == 0:
+    return optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+  targets = optax.smooth_labels(jax.nn.one_hot(labels, logits.shape[-1]), label_smoothing)
+  return optax.softmax_cross_entropy(logits, targets)
 
 
 def apply_train(model, params, batch_stats, x, dropout_rng):
@@ -30,7 +36,18 @@ def apply_train(model, params, batch_stats, x, dropout_rng):
 
 
 def train_step(
-  state, images, labels, epoch_indices, *, model, tx, augment, mean, std, batch_sharding=None
+  state,
+  images,
+  labels,
+  epoch_indices,
+  *,
+  model,
+  tx,
+  augment,
+  mean,
+  std,
+  batch_sharding=None,
+  label_smoothing=0.0,
 ):
   """One SGD step on row `state.step % steps_per_epoch` of the epoch's [steps, batch] indices."""
   steps_per_epoch = epoch_indices.shape[0]
@@ -39,15 +56,17 @@ def train_step(
     idx = jax.lax.with_sharding_constraint(idx, batch_sharding)
   aug_rng, dropout_rng = jax.random.split(jax.random.fold_in(state.rng, state.step))
   x, y = pipeline.train_batch(images, labels, idx, aug_rng, augment, mean, std, batch_sharding)
-  return update_on_batch(state, x, y, dropout_rng, model=model, tx=tx)
+  return update_on_batch(
+    state, x, y, dropout_rng, model=model, tx=tx, label_smoothing=label_smoothing
+  )
 
 
-def update_on_batch(state, x, y, dropout_rng, *, model, tx):
+def update_on_batch(state, x, y, dropout_rng, *, model, tx, label_smoothing=0.0):
   """The optimizer update on a ready (normalized, on-device) batch: (new state, metrics)."""
 
   def loss_fn(params):
     logits, batch_stats = apply_train(model, params, state.batch_stats, x, dropout_rng)
-    return cross_entropy(logits, y).mean(), (logits, batch_stats)
+    return cross_entropy(logits, y, label_smoothing).mean(), (logits, batch_stats)
 
   (loss, (logits, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
   updates, opt_state = tx.update(grads, state.opt_state, state.params)

@@ -392,7 +392,8 @@ def ensembles():
       '',
       'Members: the snapshots after epochs 9, 18, 27 and the final model (epoch 36); equal',
       'weights; pairwise numbers are means over the off-diagonal pairs. Per-run tables and heat',
-      'maps (seed 0): `ensemble/<experiment>_<run>/` (made by jaxland.distance.ensemble, as the `ensemble`',
+      'maps (seed 0): `ensemble/<experiment>_<run>/` (made by jaxland.distance.ensemble, as the '
+      '`ensemble`',
       'task does).',
       '',
       *rows,

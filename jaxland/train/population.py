@@ -1,0 +1,629 @@
+"""Populations: P runs that differ only in values, trained as one state with a leading member axis.
+
+`config.population` names the values that vary (seeds, learning rate and any schedule knob,
+momentum, weight decay, repulsion strength, label smoothing), zipped or crossed. The members share
+model, data, shapes and schedule form, so one jitted `jax.vmap` of the loop's own train step
+trains them all: each member has its own weights, optimizer state and hyperparameters (tables of
+the values its own schedule gives at every step), BatchNorm statistics, dropout and augmentation
+keys, batch order (a per-member gather from the one device-resident dataset) and repulsion
+anchors. A member that diverges or stops early is frozen (its updates masked) while the others go
+on. Each member keeps an ordinary run directory (config.json with its own values, status,
+summary, metrics.jsonl, checkpoints), so every task reads it like a sequential run, and a stopped
+population resumes from its members' checkpoints.
+"""
+
+import copy
+import dataclasses
+import functools
+import itertools
+import math
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from jaxland import validation
+from jaxland.data import pipeline
+from jaxland.optim import build
+from jaxland.output import progress as progress_lib
+from jaxland.output import tables
+from jaxland.output.metrics import RunWriter
+from jaxland.rundir import artifacts, checkpoints
+from jaxland.rundir import workdir as workdir_lib
+from jaxland.train import loop, steps
+from jaxland.train import state as state_lib
+
+MODES = ('zip', 'product')
+# The values a member may change: dotted config keys (schedule knobs: any float of optim.schedule).
+VARYING = (
+  'seed',
+  'init_seed',
+  'data_seed',
+  'optim.learning_rate',
+  'optim.momentum',
+  'optim.weight_decay',
+  'optim.decoupled_weight_decay',
+  'repulsion.strength',
+  'train.label_smoothing',
+)
+SCHEDULE_KNOBS = (
+  'eta_min',
+  'gamma',
+  'div_factor',
+  'final_div_factor',
+  'pct_start',
+  'base_lr',
+  'base_momentum',
+  'max_momentum',
+  'warmup_epochs',
+)
+ALL_VARYING = (*VARYING, *(f'optim.schedule.{k}' for k in SCHEDULE_KNOBS))
+
+
+def defaults() -> ml_collections.ConfigDict:
+  """config.population: each key, a tuple of values its members take ('' / () = not varied)."""
+  p = ml_collections.ConfigDict()
+  p.mode = 'zip'  # zip: the i-th value of every axis together | product: every combination.
+  p.names = ()  # Member run-dir names ('' = made of the varied values, as sweep points).
+  p.member_root = ''  # Folder of the member run dirs ('' = the population's workdir).
+  for key in VARYING:
+    *sections, leaf = key.split('.')
+    node = p
+    for section in sections:
+      if section not in node:
+        node[section] = ml_collections.ConfigDict()
+      node = node[section]
+    node[leaf] = ()
+  p.optim.schedule = ml_collections.ConfigDict({k: () for k in SCHEDULE_KNOBS})
+  return p
+
+
+def axes(config) -> dict:
+  """{dotted key: values} of the population's non-empty axes ({} for a plain run)."""
+  if 'population' not in config:
+    return {}
+  flat = {}
+
+  def walk(node, prefix):
+    for k, v in node.items():
+      if isinstance(v, ml_collections.ConfigDict):
+        walk(v, f'{prefix}{k}.')
+      elif k not in ('mode', 'names', 'member_root') and tuple(v):
+        flat[f'{prefix}{k}'] = tuple(v)
+
+  walk(config.population, '')
+  return flat
+
+
+def validate_section(config, num_devices: int = 1) -> None:
+  """ConfigError for a population that cannot train as one state (jaxland.config then checks
+  each member as a run of its own)."""
+  del num_devices
+  found = axes(config)
+  if not found:
+    return
+  v = validation
+  v.choice(config, 'population.mode', MODES)
+  lengths = {len(vals) for vals in found.values()}
+  if config.population.mode == 'zip' and len(lengths) > 1:
+    v.fail('population', {k: len(x) for k, x in found.items()}, 'zipped axes need equal lengths')
+  if any(k.startswith('repulsion.') for k in found) and 'repulsion' not in config:
+    v.fail('population.repulsion', found, 'the config has no repulsion section')
+  names = tuple(config.population.names)
+  if names and len(names) != len(members(config)):
+    v.fail('population.names', names, f'one name per member ({len(members(config))})')
+
+
+def may_vary(key: str) -> bool:
+  """Whether dotted config key `key` may differ between members of one population."""
+  return key in ALL_VARYING
+
+
+def value(config, key: str):
+  node = config
+  for part in key.split('.'):
+    node = node[part]
+  return node
+
+
+def set_axis(config, key: str, values) -> None:
+  """config.population.<key> = tuple(values) (config unlocked)."""
+  *sections, leaf = key.split('.')
+  node = config.population
+  for section in sections:
+    node = node[section]
+  node[leaf] = tuple(values)
+
+
+def without(config, keys) -> dict:
+  """config as JSON data less `keys` and the population section: what members must share."""
+  d = workdir_lib.config_dict(config)
+  d.pop('population', None)
+  for key in keys:
+    *sections, leaf = key.split('.')
+    node = d
+    for section in sections:
+      node = node.get(section, {})
+    node.pop(leaf, None)
+  return d
+
+
+def members(config) -> list[dict]:
+  """[{dotted key: value}] of every member, in order."""
+  found = axes(config)
+  if not found:
+    return []
+  keys = list(found)
+  if config.population.mode == 'zip':
+    combos = zip(*(found[k] for k in keys), strict=True)
+  else:
+    combos = itertools.product(*(found[k] for k in keys))
+  return [dict(zip(keys, combo, strict=True)) for combo in combos]
+
+
+def member_names(config) -> list[str]:
+  """Run-dir names: population.names, else the varied values ('learning_rate=0.1,seed=1')."""
+  if tuple(config.population.names):
+    return list(config.population.names)
+  return [
+    ','.join(f'{k.rsplit(".", 1)[-1]}={_label(val)}' for k, val in m.items())
+    for m in members(config)
+  ]
+
+
+def _label(value) -> str:
+  return f'{value:g}' if isinstance(value, float) else str(value)
+
+
+def member_config(config, overrides: dict):
+  """The plain run config of one member: the population's config with its values set."""
+  member = copy.deepcopy(config)
+  member.unlock()
+  member.population = defaults()
+  for key, value in overrides.items():
+    *sections, leaf = key.split('.')
+    node = member
+    for section in sections:
+      node = node[section]
+    node[leaf] = type(node[leaf])(value) if isinstance(node[leaf], float) else value
+  member.lock()
+  return member
+
+
+def member_dir(config, workdir: str, name: str) -> str:
+  root = config.population.member_root or workdir
+  return os.path.join(root if os.path.isabs(root) else os.path.join(workdir, root), name)
+
+
+# --- One optimizer for all: hyperparameters as per-member tables ----------------------------
+
+
+def _tables(configs, steps_per_epoch: int, total_steps: int) -> dict:
+  """{hyperparameter: float32 [P, total_steps + 1]}: each member's value at every update count."""
+  counts = jnp.arange(total_steps + 1)
+  rows = [build.hyperparameter_fns(c, steps_per_epoch, total_steps) for c in configs]
+  return {name: jnp.stack([fns[name](counts) for fns in rows]) for name in rows[0]}
+
+
+# --- The population run -----------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Member:
+  """One member's record: its config, run dir, writer, checkpoints and bookkeeping."""
+
+  index: int
+  name: str
+  config: object
+  workdir: str
+  writer: RunWriter = None
+  manager: object = None
+  callbacks: list = dataclasses.field(default_factory=list)
+  meta: dict = dataclasses.field(default_factory=loop._initial_meta)
+  status: str = 'running'
+  message: str = ''
+  end_step: int = 0  # The step at which it stopped (diverged, early stopping, interrupted).
+  summary: dict = None
+
+
+def train(config, workdir: str, callbacks_for=lambda config: []) -> dict:
+  """Trains the population of `config` in `workdir` (resuming members when it can); a summary
+  with every member's status. `callbacks_for(member_config)` gives each member its callbacks."""
+  configs = [member_config(config, m) for m in members(config)]
+  names = member_names(config)
+  people = []
+  for i, (name, cfg) in enumerate(zip(names, configs, strict=True)):
+    mdir = member_dir(config, workdir, name)
+    os.makedirs(mdir, exist_ok=True)
+    workdir_lib.prepare(mdir, cfg)
+    workdir_lib.write_status(mdir, 'running')
+    people.append(Member(i, name, cfg, mdir, callbacks=list(callbacks_for(cfg))))
+  try:
+    summary = _train(config, workdir, people)
+  except BaseException as e:
+    status = 'interrupted' if isinstance(e, KeyboardInterrupt) else 'failed'
+    for m in people:
+      if m.status == 'running':
+        m.status, m.message = status, f'{type(e).__name__}: {e}'.splitlines()[0]
+    raise
+  finally:
+    for m in people:
+      info = {'message': m.message} | ({'step': m.summary['step']} if m.summary else {})
+      workdir_lib.write_status(m.workdir, m.status, **info)
+      if m.summary is not None:
+        tables.write_json(os.path.join(m.workdir, 'summary.json'), m.summary)
+      if m.writer is not None:
+        m.writer.close()
+  return summary
+
+
+def _build(config, people):
+  """The shared run (data, model, mesh, eval functions), the population tx and stacked state."""
+  base = people[0].config
+  run = loop.build_run(base, '', writer=None)
+  spe, total = run.steps_per_epoch, run.total_steps
+  tables = _tables([m.config for m in people], spe, total)
+  tx = build.make_optimizer(base, spe, total, tabled=True)
+  input_shape = run.dataset.train[0].shape[1:]
+  seeds = np.asarray([artifacts.seeds(m.config) for m in people], np.int32)
+  create = functools.partial(state_lib.create_train_state, run.model, tx, input_shape)
+  if len(people) == 1:  # The plain run's own initialisation.
+    stacked = _expanded(create(*(int(x) for x in seeds[0])))
+  else:  # One compiled initialisation for every member.
+    stacked = jax.jit(jax.vmap(create))(seeds[:, 0], seeds[:, 1])
+  opt_state = stacked.opt_state
+  for name, table in tables.items():
+    opt_state = build.set_table(opt_state, name, table)
+  stacked = stacked.replace(opt_state=opt_state)
+  run.tx = tx
+  run.state = pipeline.put_global(stacked, pipeline.replicated(run.mesh))
+  return run
+
+
+def _slice(tree, i: int):
+  return jax.tree.map(lambda x: x[i], tree)
+
+
+def _put(tree, i: int, value):
+  return jax.tree.map(lambda x, v: x.at[i].set(v), tree, value)
+
+
+def _population_step(run, config):
+  """jit(vmap(the loop's train step)) over members, updates masked for frozen members."""
+  smoothing = float(config.train.label_smoothing)  # Static unless members vary it.
+  if 'train.label_smoothing' in axes(config):
+    smoothing = jnp.asarray([m['train.label_smoothing'] for m in members(config)], jnp.float32)
+  step_fn = functools.partial(
+    steps.train_step,
+    model=run.model,
+    tx=run.tx,
+    augment=run.config.data.augment.to_dict(),
+    mean=run.dataset.mean,
+    std=run.dataset.std,
+    batch_sharding=pipeline.batch_sharding(run.mesh),
+  )
+
+  if len(members(config)) == 1:  # The plain run's own compiled step, on the one member (a lone
+    plain = loop.make_train_step(run)  # member never trains frozen: the population ends with it).
+    return lambda state, images, labels, idx, alive: _expanded(
+      plain(_slice(state, 0), images, labels, idx[0])
+    )
+
+  def member(state, images, labels, epoch_idx, alive, label_smoothing):
+    new, metrics = step_fn(state, images, labels, epoch_idx, label_smoothing=label_smoothing)
+    return jax.tree.map(lambda n, o: jnp.where(alive, n, o), new, state), metrics
+
+  def free(state, images, labels, epoch_idx, alive, label_smoothing):
+    del alive  # Every member trains: no masking (it costs a copy of the state per step).
+    return step_fn(state, images, labels, epoch_idx, label_smoothing=label_smoothing)
+
+  in_axes = (0, None, None, 0, 0, None if isinstance(smoothing, float) else 0)
+  masked, unmasked = (
+    jax.jit(
+      jax.vmap(fn, in_axes=in_axes),
+      donate_argnums=(0,),
+      out_shardings=pipeline.replicated(run.mesh),
+    )
+    for fn in (member, free)
+  )
+
+  def take(state, images, labels, idx, alive):
+    fn = unmasked if bool(np.all(alive)) else masked
+    return fn(state, images, labels, idx, alive, smoothing)
+
+  return take
+
+
+def _expanded(tree):
+  return jax.tree.map(lambda x: x[None], tree)
+
+
+def _orders(run, people):
+  """(epoch) -> int32 [P, steps_per_epoch, batch]: each member's batch order of that epoch."""
+  seeds = jnp.asarray([artifacts.seeds(m.config)[1] for m in people], jnp.int32)
+  n, batch = len(run.dataset.train[1]), run.config.data.batch_size
+  fn = jax.jit(
+    jax.vmap(pipeline.epoch_batches, in_axes=(0, None, None, None)),
+    static_argnums=(2, 3),
+    out_shardings=pipeline.replicated(run.mesh),
+  )
+  return lambda epoch: fn(seeds, epoch, n, batch)
+
+
+def _evaluate_all(run):
+  """(params [P, ...], batch_stats [P, ...]) -> {split: {'loss': [P], 'accuracy': [P]}}."""
+  fns, size = {}, len(run.state.step)
+  for split, (images, labels) in run.device_data.items():
+    if split == 'train':
+      continue
+    if size == 1:  # The plain run's own compiled evaluation, on the one member.
+      plain = run.eval_fns[split]
+      fns[split] = lambda p, b, plain=plain: _expanded(plain(_slice(p, 0), _slice(b, 0)))
+    else:
+      fns[split] = jax.jit(jax.vmap(loop.split_eval_fns(run, images, labels)[0]))
+
+  def evaluate(params, batch_stats):
+    out = {}
+    for split, fn in fns.items():
+      s = jax.device_get(fn(params, batch_stats))
+      out[split] = {'loss': s['loss_sum'] / s['count'], 'accuracy': s['correct'] / s['count']}
+    return out
+
+  return evaluate
+
+
+def _member_view(run, m: Member, state):
+  """The Run a member's callbacks see: its own state, config, writer and run dir."""
+  return dataclasses.replace(run, config=m.config, workdir=m.workdir, writer=m.writer, state=state)
+
+
+def _restore(run, people) -> int:
+  """Restores the members from their checkpoints; the step the population goes on from (0 for a
+  fresh start). Finished members (done, diverged) come back frozen at their last checkpoint;
+  the others must share their newest good step."""
+  if not people[0].config.resume or not any(m.manager.latest_step() for m in people):
+    return 0
+  template = _slice(run.state, 0)
+  states, steps_of = [], {}
+  for m in people:
+    final = workdir_lib.read_status(m.workdir)['status'] in ('done', 'diverged')
+    if m.manager.latest_step() is None:
+      states.append(_slice(run.state, m.index))
+      if not final:
+        raise checkpoints.CheckpointError(f'population member {m.name} has no checkpoint')
+      m.status, m.message = workdir_lib.read_status(m.workdir)['status'], 'finished before'
+      continue
+    state, meta, step = checkpoints.restore(m.manager, template, m.workdir)
+    states.append(state)
+    m.meta = meta
+    if final:
+      m.status = workdir_lib.read_status(m.workdir)['status']
+      m.message, m.end_step = meta.get('message', ''), step
+    else:
+      steps_of[m.name] = step
+  if len(set(steps_of.values())) > 1:
+    raise checkpoints.CheckpointError(
+      f'population members stopped at different steps {steps_of}; rerun with '
+      '--config.overwrite=True'
+    )
+  common = next(iter(steps_of.values()), 0)
+  stacked = jax.tree.map(lambda *xs: np.stack(xs), *jax.device_get(states))
+  run.state = pipeline.put_global(stacked, pipeline.replicated(run.mesh))
+  for m in people:
+    if m.status == 'running':
+      m.writer.resume(common)
+  print(f'[jaxland] population resumed from step {common}', flush=True)
+  return common
+
+
+def _train(config, workdir: str, people) -> dict:
+  run = _build(config, people)
+  best_key = loop.best_metric_key(run.config, has_val='val' in run.eval_fns)
+  for m in people:
+    m.writer = RunWriter(m.workdir)
+    m.manager = checkpoints.make_manager(
+      m.workdir, m.config.train.keep_checkpoints, best_key, loop._mode(best_key)
+    )
+  try:
+    with loop._stop_on_signals(run):
+      return _epochs(config, run, people, best_key)
+  finally:
+    for m in people:
+      m.manager.close()
+
+
+def _with_view(run, m: Member, fn):
+  """fn(the member's Run view): the result; a state the callback replaced, and a stop it asked
+  for, go back to the population."""
+  view = _member_view(run, m, _slice(run.state, m.index))
+  before = view.state
+  out = fn(view)
+  if view.state is not before:
+    run.state = _put(run.state, m.index, view.state)
+  run.stop_requested = run.stop_requested or view.stop_requested
+  return out
+
+
+def _epochs(config, run, people, best_key) -> dict:
+  """The epochs of a population: the plain loop's (train.loop._train_epochs), kept per member."""
+  step = _restore(run, people)
+  # Per-step metric dicts of [P] arrays since the last log / in this epoch (sliced per member
+  # only on the host, when they are logged: a device slice per member and step is slow).
+  pending = _stacked(people, [m.meta.pop('pending', []) for m in people])
+  epoch_metrics = _stacked(people, [m.meta.pop('epoch_metrics', []) for m in people])
+  for m in people:
+    m.meta.setdefault('first_loss', None)
+  running = [m for m in people if m.status == 'running']
+  for m in running:
+    for cb in m.callbacks:
+      _with_view(run, m, cb.on_start)
+  take = _population_step(run, config)
+  orders = _orders(run, people)
+  evaluate = _evaluate_all(run)
+  spe, total = run.steps_per_epoch, run.total_steps
+  log_every = run.config.train.log_every_steps or spe
+  progress = progress_lib.Progress('population epoch', -(-(total - step) // spe))
+  in_flight = []
+
+  def alive():
+    return np.asarray([m.status == 'running' for m in people])
+
+  def stop(m, status, message):
+    m.status, m.message, m.end_step = status, message, step
+    m.meta['message'] = message
+
+  def save(m, metric=None):
+    meta = dict(m.meta, pending=_member_rows(pending, m.index))
+    meta['epoch_metrics'] = _member_rows(epoch_metrics, m.index)
+    metrics = None if metric is None else {best_key: float(metric)}
+    checkpoints.save(m.manager, step, _slice(run.state, m.index), meta, metrics=metrics)
+
+  while step < total and any(m.status == 'running' for m in people):
+    epoch = step // spe
+    idx, mask = orders(epoch), alive()
+    t0 = time.time()
+    epoch_end = min((epoch + 1) * spe, total)
+    while step < epoch_end:
+      images, labels = run.device_data['train']
+      run.state, metrics = take(run.state, images, labels, idx, mask)
+      step += 1
+      in_flight.append(metrics['loss'])
+      if len(in_flight) > loop.MAX_STEPS_IN_FLIGHT:
+        in_flight.pop(0).block_until_ready()
+      pending.append(metrics)
+      epoch_metrics.append(metrics)
+      if step % log_every == 0:
+        host = jax.device_get(pending)
+        hparams = jax.device_get(build.current_hparams(run.state.opt_state))
+        for m in [m for m in people if m.status == 'running']:
+          scalars = loop._mean_metrics(_member_rows(host, m.index, floats=False), 'train/')
+          scalars.update({f'optim/{k}': v[m.index] for k, v in hparams.items()})
+          m.writer.write_scalars(step, scalars)
+          status, message = loop._check_loss(m.config, m.meta, float(scalars['train/loss']), step)
+          if status != 'done':
+            stop(m, status, message)
+            print(f'[jaxland] member {m.name} {status}: {message}; frozen', flush=True)
+        pending, mask = [], alive()
+      for m in [m for m in people if m.status == 'running']:
+        for cb in m.callbacks:
+          if cb.every_steps and step % cb.every_steps == 0:
+            scalars = _with_view(run, m, cb.on_step)
+            if scalars:
+              m.writer.write_scalars(step, scalars)
+      if run.stop_requested and step < epoch_end:
+        break
+    if run.stop_requested and step < epoch_end:  # Mid-epoch: save every running member.
+      for m in [m for m in people if m.status == 'running']:
+        m.meta['epoch'] = epoch
+        save(m)
+        stop(m, 'interrupted', f'stopped by a signal at step {step}; rerun to resume')
+      break
+    jax.block_until_ready(run.state.params)
+    epoch_time = time.time() - t0
+    evals = {}
+    if (epoch + 1) % run.config.train.eval_every_epochs == 0 or step == total:
+      evals = evaluate(run.state.params, run.state.batch_stats)
+    stopping = run.stop_requested and step < total  # A signal on the epoch's last step.
+    host, epoch_metrics = jax.device_get(epoch_metrics), []
+    for m in [m for m in people if m.status == 'running']:
+      scalars = {'epoch': epoch + 1, 'epoch_time': epoch_time}
+      scalars.update(loop._mean_metrics(_member_rows(host, m.index, floats=False), 'train_epoch/'))
+      for split, values in evals.items():
+        scalars.update({f'{split}/{k}': float(v[m.index]) for k, v in values.items()})
+      for cb in m.callbacks:
+        at_end = functools.partial(_epoch_end, cb, epoch + 1)
+        scalars.update(_with_view(run, m, at_end) or {})
+      m.writer.write_scalars(step, scalars)
+      bad = [
+        k
+        for k, v in scalars.items()
+        if isinstance(v, float)
+        and not math.isfinite(v)
+        and k.split('/')[-1] in ('loss', 'accuracy')
+      ]
+      if bad:
+        stop(m, 'diverged', f'non-finite {bad[0]} ({scalars[bad[0]]}) after epoch {epoch + 1}')
+        continue
+      m.meta['epoch'] = epoch + 1
+      stop_early = loop._update_best(m.config, best_key, m.meta, scalars, step)
+      if (
+        (epoch + 1) % m.config.train.checkpoint_every_epochs == 0
+        or step == total
+        or stop_early
+        or stopping
+      ):
+        save(m, scalars.get(best_key))
+      if stop_early:
+        patience = m.config.train.early_stopping_patience
+        stop(
+          m, 'done', f'early stopping after epoch {epoch + 1}: no improvement for {patience} epochs'
+        )
+      elif stopping:
+        stop(m, 'interrupted', f'stopped by a signal at step {step}; rerun to resume')
+    progress.tick(f'(step {step})', f'{sum(m.status == "running" for m in people)} running')
+    if stopping:
+      break
+  final = evaluate(run.state.params, run.state.batch_stats)
+  for m in people:
+    if m.status == 'running':
+      m.status, m.end_step = 'done', step
+    m.summary = _member_summary(run, m, final)
+    print(f'[jaxland] member {m.name} {m.status}: {loop.summary_line(m.summary)}', flush=True)
+  interrupted = any(m.status == 'interrupted' for m in people)
+  return {
+    'status': 'interrupted' if interrupted else 'done',
+    'step': step,
+    'members': {m.name: m.status for m in people},
+  }
+
+
+def _stacked(people, per_member: list[list[dict]]) -> list[dict]:
+  """The running members' restored per-step rows (equal in number) as per-step dicts of [P]
+  float32; frozen members, which log nothing more, get zeros."""
+  running = [rows for m, rows in zip(people, per_member, strict=True) if m.status == 'running']
+  if not running or not running[0]:
+    return []
+  n, keys = len(running[0]), list(running[0][0])
+  zeros = [dict.fromkeys(keys, 0.0)] * n
+  per_member = [rows if len(rows) == n else zeros for rows in per_member]
+  return [
+    {k: np.asarray([rows[i][k] for rows in per_member], np.float32) for k in keys}
+    for i in range(n)
+  ]
+
+
+def _member_rows(stacked: list[dict], index: int, floats: bool = True) -> list[dict]:
+  """One member's per-step rows of stacked metric dicts: JSON floats, or float32 scalars."""
+  host = jax.device_get(stacked)
+  cast = float if floats else np.float32
+  return [{k: cast(np.asarray(v)[index]) for k, v in row.items()} for row in host]
+
+
+def _epoch_end(callback, epoch: int, view) -> dict:
+  return callback.on_epoch_end(view, epoch)
+
+
+def _member_summary(run, m: Member, final: dict) -> dict:
+  """The member's summary.json: what the plain loop writes for a run that ended like this one."""
+  summary = {
+    'status': m.status,
+    'step': m.end_step,
+    'epoch': m.meta['epoch'],
+    'message': m.message,
+    'dataset': run.dataset.name,
+    'best': m.meta.get('best'),
+    'best_key': m.meta.get('best_key'),
+    'best_epoch': m.meta.get('best_epoch'),
+  }
+  if m.status == 'done':
+    for split, values in final.items():
+      summary.update({f'final_{split}_{k}': float(v[m.index]) for k, v in values.items()})
+  return summary
+
+
+def enabled(config) -> bool:
+  """Whether `config` describes a population (any population axis set)."""
+  return bool(axes(config))
