@@ -3,8 +3,10 @@
 Benchmarks print ratios measured in the same process (absolute times on shared machines are noise).
 """
 
+import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 
@@ -34,6 +36,81 @@ def interleaved(variants: dict, n: int, rounds: int = 5) -> dict:
     for name, fn in variants.items():
       times[name].append(time_calls(fn, n))
   return {name: statistics.median(t) for name, t in times.items()}
+
+
+def rounds_of(variants: dict, rounds: int) -> dict:
+  """{name: [seconds, one per round]}: `variants` maps a name to a callable returning seconds per
+  step (e.g. time_calls bound to its n); the order rotates each round so load hits all alike."""
+  times = {name: [] for name in variants}
+  names = list(variants)
+  for r in range(rounds):
+    for name in names[r % len(names) :] + names[: r % len(names)]:
+      times[name].append(variants[name]())
+  return times
+
+
+def load() -> str:
+  """The load average now (1, 5, 15 min), for every printed table."""
+  return 'load average ' + ', '.join(f'{x:.2f}' for x in os.getloadavg())
+
+
+TORCH_ENV = 'JAXLAND_TORCH_PYTHON'
+WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'torch_worker.py')
+
+
+def torch_python(flag: str = '') -> str:
+  """The python of a venv with PyTorch (--torch_python or $JAXLAND_TORCH_PYTHON), or '' with a
+  message saying how to get one: torch is never a jaxland dependency."""
+  path = flag or os.environ.get(TORCH_ENV, '')
+  if path and os.access(path, os.X_OK):
+    return path
+  print(
+    f'# PyTorch side ABSENT: set {TORCH_ENV} (or --torch_python) to a python with torch, e.g. '
+    '`python3 -m venv /work/torchvenv && /work/torchvenv/bin/pip install '
+    '/opt/wheels/torch-*+cpu-*.whl`' + (f' ({path!r} is not executable)' if path else ''),
+    flush=True,
+  )
+  return ''
+
+
+class TorchWorker:
+  """bench/torch_worker.py in a subprocess of `python`, driven one JSON line per request.
+
+  `omp_wait_policy` ('' keeps libgomp's default) is set in its environment: under load the
+  default spinning makes torch many times slower, so benches report both settings.
+  """
+
+  def __init__(self, python: str, threads: int = 0, device: str = 'cpu', omp_wait_policy=''):
+    env = dict(os.environ)
+    env.pop('OMP_WAIT_POLICY', None)
+    if omp_wait_policy:
+      env['OMP_WAIT_POLICY'] = omp_wait_policy
+    cmd = [python, WORKER, '--threads', str(threads), '--device', device]
+    self.proc = subprocess.Popen(
+      cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True
+    )
+    self.info = self.call('info')
+
+  def call(self, op: str, **kw) -> dict:
+    self.proc.stdin.write(json.dumps({'op': op, **kw}) + '\n')
+    self.proc.stdin.flush()
+    line = self.proc.stdout.readline()
+    if not line:
+      raise RuntimeError(f'torch worker died (exit {self.proc.poll()})')
+    reply = json.loads(line)
+    if 'error' in reply:
+      raise RuntimeError(f'torch worker: {reply["error"]}')
+    return reply
+
+  def timer(self, key: str, n: int):
+    """A callable returning seconds per step of the model built under `key` (n steps a call)."""
+    return lambda: self.call('time', key=key, n=n)['s']
+
+  def close(self):
+    if self.proc.poll() is None:
+      self.proc.stdin.write(json.dumps({'op': 'quit'}) + '\n')
+      self.proc.stdin.close()
+      self.proc.wait(timeout=30)
 
 
 def machine() -> str:

@@ -496,3 +496,113 @@ def test_default_config_model_section_builds():
   assert model.hidden_sizes == tuple(config.model.hidden_sizes)
   # Lists (as JSON or the command line may give) become tuples.
   assert get_model('mlp', hidden_sizes=[32, 16]).hidden_sizes == (32, 16)
+
+
+# --------------------------------------------------------------------------------------------------
+# The CPU-fast convolution of the CIFAR ResNets (jaxland.models.layers) against lax.conv.
+
+
+def _plain_conv(x, w, strides, padding):
+  return jax.lax.conv_general_dilated(
+    x, w, strides, padding, dimension_numbers=('NHWC', 'HWIO', 'NHWC')
+  )
+
+
+@pytest.mark.parametrize(
+  'batch, size, cin, cout, stride',
+  [
+    (10, 8, 3, 4, 1),
+    (9, 8, 4, 8, 2),
+    (16, 6, 8, 8, 1),
+    (4, 7, 2, 3, 2),
+  ],  # 10, 9, 4: partial chunks.
+)
+def test_layers_conv_values_and_gradients_equal_lax_conv(batch, size, cin, cout, stride):
+  """Same forward, and the same dL/dx and dL/dW as jax.grad of the plain convolution (f32)."""
+  from jaxland.models import layers
+
+  rng = np.random.default_rng(0)
+  x = jnp.asarray(rng.normal(size=(batch, size, size, cin)), jnp.float32)
+  w = jnp.asarray(rng.normal(size=(3, 3, cin, cout)) / 3, jnp.float32)
+  args = ((stride, stride), ((1, 1), (1, 1)))
+  target = jnp.asarray(rng.normal(size=_plain_conv(x, w, *args).shape), jnp.float32)
+
+  def loss(conv):
+    return lambda x, w: jnp.sum(jnp.sin(conv(jnp.maximum(x, 0.1 * x), w, *args)) * target)
+
+  fast = jax.jit(jax.value_and_grad(loss(layers.conv), argnums=(0, 1)))(x, w)
+  plain = jax.jit(jax.value_and_grad(loss(_plain_conv), argnums=(0, 1)))(x, w)
+  np.testing.assert_allclose(fast[0], plain[0], rtol=1e-6)
+  for got, want in zip(fast[1], plain[1], strict=True):
+    np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-6 * float(jnp.max(jnp.abs(want))))
+  # The weight gradient alone, chunk by chunk, is the same sum in another order.
+  g = jnp.asarray(rng.normal(size=target.shape), jnp.float32)
+  dw = layers.weight_grad(x, g, w.shape, *args, chunk=4)
+  want = jax.vjp(lambda w: _plain_conv(x, w, *args), w)[1](g)[0]
+  np.testing.assert_allclose(dw, want, rtol=2e-5, atol=2e-6 * float(jnp.max(jnp.abs(want))))
+
+
+def _flax_conv(features, kernel_size, strides, padding, dtype, kernel_init, name=None):
+  """jaxland.models.layers.Conv's plain flax twin (what CifarResNet used before it)."""
+  import flax.linen as nn
+
+  return nn.Conv(
+    features,
+    kernel_size,
+    strides=strides,
+    padding=padding,
+    use_bias=False,
+    dtype=dtype,
+    kernel_init=kernel_init,
+    name=name,
+  )
+
+
+def test_cifar_resnet_equals_its_plain_flax_twin(monkeypatch):
+  """Same parameter tree and initial values, same train-mode logits and batch statistics, and the
+  same gradients (to float32 rounding) as the ResNet built from nn.Conv; forward-over-reverse
+  (HVPs) and vmap (populations) go through the custom gradient."""
+  from jaxland.models import resnet
+
+  model = get_model('resnet8')
+  x = jax.random.normal(jax.random.PRNGKey(2), (12, 8, 8, 3))
+  labels = jnp.arange(12) % 10
+  variables = init(model, x)
+
+  def loss(params):
+    logits, state = model.apply(
+      {'params': params, 'batch_stats': variables['batch_stats']},
+      x,
+      train=True,
+      mutable=['batch_stats'],
+    )
+    ce = -jnp.mean(jax.nn.log_softmax(logits)[jnp.arange(12), labels])
+    return ce, (logits, state['batch_stats'])
+
+  def results():
+    (value, (logits, stats)), grads = jax.jit(jax.value_and_grad(loss, has_aux=True))(
+      variables['params']
+    )
+    tangent = jax.tree.map(jnp.ones_like, variables['params'])
+    hvp = jax.jit(lambda p: jax.jvp(lambda q: jax.grad(lambda r: loss(r)[0])(q), (p,), (tangent,)))
+    return value, logits, stats, grads, hvp(variables['params'])[1]
+
+  fast = results()
+  monkeypatch.setattr(resnet, 'Conv', _flax_conv)
+  twin = init(get_model('resnet8'), x)
+  assert jax.tree.structure(twin) == jax.tree.structure(variables)
+  assert all(jax.tree.leaves(jax.tree.map(lambda a, b: bool(jnp.all(a == b)), twin, variables)))
+  plain = results()
+  for got, want in zip(jax.tree.leaves(fast), jax.tree.leaves(plain), strict=True):
+    scale = float(jnp.max(jnp.abs(want))) if want.size else 1.0
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5 * scale)
+  monkeypatch.undo()
+
+  # vmap over two parameter sets (a population) equals the two gradients one by one.
+  two = jax.tree.map(lambda p: jnp.stack([p, 1.1 * p]), variables['params'])
+  batched = jax.jit(jax.vmap(jax.grad(lambda p: loss(p)[0])))(two)
+  second = jax.jit(jax.grad(lambda p: loss(p)[0]))(
+    jax.tree.map(lambda p: 1.1 * p, variables['params'])
+  )
+  for got, want in zip(jax.tree.leaves(batched), jax.tree.leaves(second), strict=True):
+    np.testing.assert_allclose(got[1], want, rtol=1e-4, atol=1e-6)
