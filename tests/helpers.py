@@ -3,6 +3,8 @@
 import jax
 import numpy as np
 
+from jaxland.train import callbacks
+
 
 def flat(tree):
   """All leaves of a (device) pytree as one host vector, in tree order."""
@@ -47,3 +49,16 @@ def num_train(config) -> int:
   from jaxland import data
 
   return len(data.load_dataset(config.data).train[1])
+
+
+class StopAt(callbacks.Callback):
+  """A loop callback that asks the run to stop after `step`, as SIGTERM does."""
+
+  every_steps = 1
+
+  def __init__(self, step):
+    self.stop_step = step
+
+  def on_step(self, run):
+    run.stop_requested = run.step == self.stop_step
+    return {}

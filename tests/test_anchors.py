@@ -15,7 +15,7 @@ from jaxland.output import metrics
 from jaxland.rundir import artifacts
 from jaxland.train import callbacks
 from tests import helpers
-from tests.helpers import flat
+from tests.helpers import StopAt, flat
 
 
 def digits_config(num_epochs=3, **repulsion):
@@ -38,17 +38,6 @@ class Capture(callbacks.Callback):
 
   def on_epoch_end(self, run, epoch):
     self.states[epoch] = jax.device_get(run.state)
-    return {}
-
-
-class StopAt(callbacks.Callback):
-  every_steps = 1
-
-  def __init__(self, step):
-    self.stop_step = step
-
-  def on_step(self, run):
-    run.stop_requested = run.step == self.stop_step
     return {}
 
 

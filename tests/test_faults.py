@@ -15,8 +15,7 @@ import pytest
 
 from jaxland import tasks, validation
 from jaxland.rundir import checkpoints, workdir
-from jaxland.train import callbacks
-from tests.helpers import digits_config, flat, num_train
+from tests.helpers import StopAt, digits_config, flat, num_train
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 # Three epochs of the digits MLP, a checkpoint after each (all kept), train metrics every 7 steps
@@ -25,19 +24,6 @@ RUN = {'data.val_size': 200, 'optim.learning_rate': 0.05, 'train.num_epochs': 3}
 RUN |= {'train.log_every_steps': 7, 'train.keep_checkpoints': 5}
 SPE = num_train(digits_config(RUN)) // 64
 WALL_CLOCK = ('time', 'epoch_time', 'steps_per_sec', 'uptime')
-
-
-class StopAt(callbacks.Callback):
-  """Asks the loop to stop after `step`, as SIGTERM does."""
-
-  every_steps = 1
-
-  def __init__(self, step):
-    self.stop_step = step
-
-  def on_step(self, run):
-    run.stop_requested = run.step == self.stop_step
-    return {}
 
 
 def records(run_dir):

@@ -20,7 +20,7 @@ import pytest
 from jaxland import tasks, validation
 from jaxland.rundir import checkpoints
 from jaxland.train import callbacks, population
-from tests.helpers import digits_config, flat
+from tests.helpers import StopAt, digits_config, flat
 
 RUN = {'data.val_size': 200, 'optim.learning_rate': 0.05, 'train.num_epochs': 2}
 RUN |= {'train.log_every_steps': 5, 'train.keep_checkpoints': 3}
@@ -186,17 +186,6 @@ def test_members_that_differ_in_values_never_recompile(tmp_path):
     logging.getLogger('jax').removeHandler(watch)
   compiles = [m for m in watch.messages if 'ompil' in m and 'population' not in m]
   assert not compiles, compiles
-
-
-class StopAt(callbacks.Callback):
-  every_steps = 1
-
-  def __init__(self, step):
-    self.stop_step = step
-
-  def on_step(self, run):
-    run.stop_requested = run.step == self.stop_step
-    return {}
 
 
 def test_a_stopped_population_resumes_to_the_uninterrupted_one(tmp_path):

@@ -145,10 +145,10 @@ def split_eval_fns(run: Run, images, labels, eval_batch_size: int | None = None)
   return sums, logits
 
 
-def make_train_step(run: Run):
-  """The jitted, state-donating train step of this run."""
-  step_fn = functools.partial(
-    steps.train_step,
+def train_step_fn(run: Run, **overrides):
+  """steps.train_step bound to this run's model, optimizer, augmentation and statistics (what
+  make_train_step jits; populations vmap it, with a per-member `label_smoothing`)."""
+  bound = dict(
     model=run.model,
     tx=run.tx,
     augment=run.config.data.augment.to_dict(),
@@ -157,7 +157,14 @@ def make_train_step(run: Run):
     batch_sharding=pipeline.batch_sharding(run.mesh),
     label_smoothing=float(run.config.train.label_smoothing),
   )
-  return jax.jit(step_fn, donate_argnums=(0,), out_shardings=pipeline.replicated(run.mesh))
+  return functools.partial(steps.train_step, **(bound | overrides))
+
+
+def make_train_step(run: Run):
+  """The jitted, state-donating train step of this run."""
+  return jax.jit(
+    train_step_fn(run), donate_argnums=(0,), out_shardings=pipeline.replicated(run.mesh)
+  )
 
 
 class Stepper:

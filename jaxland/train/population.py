@@ -33,7 +33,7 @@ from jaxland.output import tables
 from jaxland.output.metrics import RunWriter
 from jaxland.rundir import artifacts, checkpoints
 from jaxland.rundir import workdir as workdir_lib
-from jaxland.train import loop, steps
+from jaxland.train import loop
 from jaxland.train import state as state_lib
 
 MODES = ('zip', 'product')
@@ -296,15 +296,7 @@ def _population_step(run, config):
   smoothing = float(config.train.label_smoothing)  # Static unless members vary it.
   if 'train.label_smoothing' in axes(config):
     smoothing = jnp.asarray([m['train.label_smoothing'] for m in members(config)], jnp.float32)
-  step_fn = functools.partial(
-    steps.train_step,
-    model=run.model,
-    tx=run.tx,
-    augment=run.config.data.augment.to_dict(),
-    mean=run.dataset.mean,
-    std=run.dataset.std,
-    batch_sharding=pipeline.batch_sharding(run.mesh),
-  )
+  step_fn = loop.train_step_fn(run)
 
   if len(members(config)) == 1:  # The plain run's own compiled step, on the one member (a lone
     plain = loop.make_train_step(run)  # member never trains frozen: the population ends with it).
@@ -590,8 +582,7 @@ def _stacked(people, per_member: list[list[dict]]) -> list[dict]:
   zeros = [dict.fromkeys(keys, 0.0)] * n
   per_member = [rows if len(rows) == n else zeros for rows in per_member]
   return [
-    {k: np.asarray([rows[i][k] for rows in per_member], np.float32) for k in keys}
-    for i in range(n)
+    {k: np.asarray([rows[i][k] for rows in per_member], np.float32) for k in keys} for i in range(n)
   ]
 
 
