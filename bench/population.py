@@ -1,8 +1,9 @@
 """Whole-sweep wall time: a grid run point by point, in --parallel=2 processes, or --vectorize'd
 (one population: one process, one compiled step), interleaved over rounds in fresh workdirs.
 
-Run:    .venv/bin/python bench/population.py [--grid=mlp|resnet20] [--rounds=2]
-        (resnet20 needs JAXLAND_DATA_DIR for cifar10_jpeg75)
+Run:    .venv/bin/python bench/population.py [--grid=mlp|mlp_jpeg75|resnet20] [--rounds=2]
+        [--modes=sequential,parallel,vectorized] [--smoke]
+        (resnet20 and mlp_jpeg75 need JAXLAND_DATA_DIR for cifar10_jpeg75; --smoke: 20 steps)
 Prints seconds per mode (min / median over rounds), the load average, and as its last line the
 ratios sequential / vectorized and parallel / vectorized.
 """
@@ -20,9 +21,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODES = {'sequential': [], 'parallel': ['--parallel=2'], 'vectorized': ['--vectorize']}
 
 
-def sweep_seconds(grid: str, flags: list, cache: str) -> float:
+GRID_ARGS = {'mlp': '', 'mlp_jpeg75': 'jpeg75', 'resnet20': 'resnet20'}
+
+
+def sweep_seconds(grid: str, flags: list, cache: str, smoke: bool = False) -> float:
   workdir = tempfile.mkdtemp(prefix='jaxland_bench_population_')
-  arg = ':resnet20' if grid == 'resnet20' else ''
+  arg = ','.join(filter(None, (GRID_ARGS[grid], 'smoke' if smoke else '')))
+  arg = f':{arg}' if arg else ''
   cmd = [
     sys.executable,
     '-m',
@@ -43,21 +48,27 @@ def sweep_seconds(grid: str, flags: list, cache: str) -> float:
 
 def main():
   parser = argparse.ArgumentParser()
-  parser.add_argument('--grid', default='mlp', choices=('mlp', 'resnet20'))
+  parser.add_argument('--grid', default='mlp', choices=tuple(GRID_ARGS))
   parser.add_argument('--rounds', type=int, default=2)
+  parser.add_argument('--modes', default=','.join(MODES))
+  parser.add_argument('--smoke', action='store_true', help='20 steps per point (a dry run)')
   args = parser.parse_args()
-  times = {mode: [] for mode in MODES}
+  modes = {m: MODES[m] for m in args.modes.split(',')}
+  times = {mode: [] for mode in modes}
   for r in range(args.rounds):
-    for mode, flags in MODES.items():  # Interleaved: every mode once per round.
-      times[mode].append(sweep_seconds(args.grid, flags, cache=''))
+    for mode, flags in modes.items():  # Interleaved: every mode once per round.
+      times[mode].append(sweep_seconds(args.grid, flags, cache='', smoke=args.smoke))
       print(f'round {r + 1} {mode}: {times[mode][-1]:.1f} s (load {os.getloadavg()})', flush=True)
   for mode, t in times.items():
     print(f'{mode}: min {min(t):.1f} s, median {statistics.median(t):.1f} s')
   med = {mode: statistics.median(t) for mode, t in times.items()}
+  ratios = [
+    f'{mode} / vectorized {med[mode] / med["vectorized"]:.2f}x'
+    for mode in ('sequential', 'parallel')
+    if mode in med and 'vectorized' in med
+  ]
   print(
-    f'{args.grid} grid, {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}: sequential / '
-    f'vectorized {med["sequential"] / med["vectorized"]:.2f}x, parallel=2 / vectorized '
-    f'{med["parallel"] / med["vectorized"]:.2f}x'
+    f'{args.grid} grid, {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}: ' + ', '.join(ratios)
   )
 
 

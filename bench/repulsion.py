@@ -299,9 +299,13 @@ def main():
     'noisy); kernels: instructions in the compiled update (launch-bound GPUs)',
   )
   parser.add_argument('--rounds', type=int, default=0, help='rounds (0: per model and part)')
+  parser.add_argument('--variants', default='', help='comma-separated subset (default: all)')
   parser.add_argument('--steps', type=int, default=0, help='calls per round (0: per model)')
   args = parser.parse_args()
   parts = args.parts.split(',')
+  if args.variants:
+    for name in set(VARIANTS) - set(args.variants.split(',')) - {'none'}:
+      del VARIANTS[name]
   multiples = {}
   for model in args.models.split(','):
     fl = floor(model)

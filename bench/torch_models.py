@@ -93,21 +93,52 @@ class ConvNet(nn.Module):
     return self.body(x)
 
 
+class Airbench(nn.Module):
+  """jaxland's `airbench` (airbench94's network): a frozen 2x2 conv to 24 channels with bias,
+  GELU, per width [conv 3x3, 2x2 max pool, BN (no scale), GELU, conv 3x3, BN, GELU], a 3x3 max
+  pool, a bias-free linear head x 1/9."""
+
+  def __init__(self, widths=(64, 256, 256), num_classes: int = 10):
+    super().__init__()
+    whiten = nn.Conv2d(3, 24, 2)
+    whiten.weight.requires_grad = False
+    layers, cin = [whiten, nn.GELU()], 24
+    for w in widths:
+      for i in range(2):
+        bn = nn.BatchNorm2d(w, eps=1e-12, momentum=0.4)
+        bn.weight.requires_grad = False
+        conv = nn.Conv2d(cin if i == 0 else w, w, 3, padding=1, bias=False)
+        layers += [conv, nn.MaxPool2d(2), bn, nn.GELU()] if i == 0 else [conv, bn, nn.GELU()]
+      cin = w
+    layers += [nn.MaxPool2d(3), nn.Flatten(), nn.Linear(cin, num_classes, bias=False)]
+    self.body = nn.Sequential(*layers)
+
+  def forward(self, x):
+    return self.body(x) / 9
+
+
 def build(name: str, image_shape) -> nn.Module:
-  """The torch twin of a jaxland model name: resnet20/32/56, mlp, convnet."""
+  """The torch twin of a jaxland model name: resnet20/32/56, mlp, convnet, airbench(_cpu)."""
   h, _, c = image_shape
+  if name == 'airbench':
+    return Airbench()
+  if name == 'airbench_cpu':
+    return Airbench((24, 96, 96))
   if name.startswith('resnet'):
     return CifarResNet(int(name[len('resnet') :]))
   if name == 'mlp':
     return MLP(h * h * c)
   if name == 'convnet':
     return ConvNet(c, h)
-  raise ValueError(f'Unknown model {name!r}; choose from resnet20/32/56, mlp, convnet')
+  raise ValueError(
+    f'Unknown model {name!r}; choose from resnet20/32/56, mlp, convnet, airbench, airbench_cpu'
+  )
 
 
 def train_step_fn(model: nn.Module, lr: float = 0.1, momentum: float = 0.9, wd: float = 5e-4):
   """One SGD step (coupled L2, momentum), as jaxland's sgd recipe: a closure of (x, y)."""
-  opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=wd)
+  params = [p for p in model.parameters() if p.requires_grad]
+  opt = torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=wd)
 
   def step(x, y):
     opt.zero_grad(set_to_none=True)

@@ -37,6 +37,9 @@ MODELS = {
   'resnet32': ((32, 32, 3), 128, {'name': 'resnet32'}),
   'resnet56': ((32, 32, 3), 128, {'name': 'resnet56'}),
   'mlp': ((28, 28, 1), 128, {'name': 'mlp', 'hidden_sizes': (512, 512)}),
+  # The fast CIFAR-10 network (configs/cifar_fast.py), published and :cpu widths.
+  'airbench': ((32, 32, 3), 256, {'name': 'airbench'}),
+  'airbench_cpu': ((32, 32, 3), 256, {'name': 'airbench', 'widths': (24, 96, 96)}),
   'convnet': (
     (28, 28, 1),
     32,
@@ -51,6 +54,7 @@ MODELS = {
   ),
 }
 STEPS = {'resnet20': 2, 'resnet32': 1, 'resnet56': 1, 'mlp': 40, 'convnet': 20}
+STEPS |= {'airbench': 1, 'airbench_cpu': 1}
 FLAG_VARIANTS = {  # name -> (extra XLA_FLAGS, compute dtype)
   'baseline': ('', 'float32'),
   'bfloat16': ('', 'bfloat16'),

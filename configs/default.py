@@ -40,9 +40,11 @@ def get_config():
   config.data.batch_size = 128  # Global train batch (split across devices).
   config.data.eval_batch_size = 1000  # Global eval batch; the last one is padded and masked.
   config.data.augment = ml_collections.ConfigDict()
-  config.data.augment.crop = False  # Random crop after zero padding by `pad` pixels.
+  config.data.augment.crop = False  # Random crop after padding by `pad` pixels ...
   config.data.augment.pad = 4
-  config.data.augment.flip = False  # Random horizontal flip.
+  config.data.augment.pad_mode = 'zeros'  # ... with zeros | reflect (airbench's translate).
+  config.data.augment.flip = False  # Horizontal flip ...
+  config.data.augment.flip_mode = 'random'  # ... random per example | alternating (airbench).
   config.data.synthetic = ml_collections.ConfigDict()  # synthetic only (benchmarks).
   config.data.synthetic.num_train = 2048
   config.data.synthetic.num_test = 512
@@ -69,6 +71,14 @@ def get_config():
   config.optim.weight_decay = 0.0  # Coupled L2 as in PyTorch: wd * param added to the gradient.
   config.optim.decoupled_weight_decay = 0.0  # Decoupled decay (AdamW style), lr-scaled.
   config.optim.grad_clip_norm = 0.0  # Clip the global gradient norm (0 = off).
+  # Parameter groups, by a regex searched in the param path ('group0_norm1/bias'):
+  config.optim.lr_scales = ()  # ((pattern, s), ...): lr x s, weight decay not (airbench's 64).
+  config.optim.freeze = ()  # ((pattern, epochs), ...): no updates from that epoch on (0: never).
+  config.optim.lookahead = ml_collections.ConfigDict()  # EMA of the weights copied back into
+  config.optim.lookahead.every_steps = 0  # them every k steps (0 = off; airbench: 5) ...
+  config.optim.lookahead.start_epochs = 3.0  # ... from this epoch on ...
+  config.optim.lookahead.decay_base = 0.95  # ... with decay base ** k x (step / total) ** pow.
+  config.optim.lookahead.decay_pow = 3.0
   config.optim.schedule = ml_collections.ConfigDict()
   config.optim.schedule.name = 'constant'  # See jaxland.optim.schedules.SCHEDULES.
   config.optim.schedule.warmup_epochs = 0.0  # Linear warm-up from 0 before the schedule.
@@ -94,6 +104,8 @@ def get_config():
   config.optim.schedule.cycles = 0  # ... or this many whole cycles over the run, when > 0.
   config.optim.schedule.mode = 'triangular'  # cyclic: triangular | triangular2 | exp_range.
   config.optim.schedule.exp_gamma = 1.0  # cyclic exp_range.
+  config.optim.schedule.start_factor = 0.2  # triangle: lr x start_factor at step 0, 1 at
+  config.optim.schedule.end_factor = 0.07  # pct_start of the run, end_factor at its end.
   config.optim.schedule.cycle_momentum = False  # onecycle / cyclic: momentum runs inversely.
   config.optim.schedule.base_momentum = 0.85
   config.optim.schedule.max_momentum = 0.95
@@ -113,6 +125,8 @@ def get_config():
   config.train.save_batch_order = False  # Save each epoch's example order (for replay studies).
   config.train.max_steps = 0  # Stop after this many steps (0 = num_epochs); for smoke tests.
   config.train.label_smoothing = 0.0  # Targets (1 - s) one-hot + s / classes (0 = off).
+  config.train.tta = 0  # Test-time augmentation of every eval: 0 none | 1 mirror | 2 + translate.
+  config.train.target_accuracy = 0.0  # Record the wall time test/accuracy first reaches this.
   config.train.diverge_factor = 100.0  # Stop as diverged when a logged train loss exceeds this
   #                                     factor x the first logged one (0 = only non-finite).
 

@@ -9,6 +9,7 @@ import jax
 
 from jaxland import data, distance, landscape, lr, models, spectrum
 from jaxland import validation as v
+from jaxland.data import pipeline
 from jaxland.landscape import intervene
 from jaxland.optim import build, schedules
 from jaxland.train import population
@@ -68,6 +69,8 @@ def validate_data(config, num_devices: int) -> None:
       v.fail(key, v.get(config, key), f'must be divisible by the device count ({num_devices})')
   for key in ('data.val_size', 'data.train_subset', 'data.test_subset', 'data.augment.pad'):
     v.integer(config, key)
+  v.choice(config, 'data.augment.pad_mode', pipeline.PAD_MODES)
+  v.choice(config, 'data.augment.flip_mode', pipeline.FLIP_MODES)
   v.integer(config, 'eda.num_samples', 1)
   v.choice(config, 'eda.split', ('train', 'val', 'test'))
 
@@ -96,12 +99,27 @@ def validate_optim(config) -> None:
       "PyTorch AdamW's weight_decay is optim.decoupled_weight_decay here; "
       'use optim.name=adam for coupled L2',
     )
+  for key, kind in (('lr_scales', 'scale'), ('freeze', 'epochs')):
+    rules = o[key]
+    ok = all(
+      len(r) == 2 and isinstance(r[0], str) and _is_number(r[1]) and r[1] >= 0 for r in rules
+    )
+    if not ok:
+      v.fail(f'optim.{key}', rules, f'give ((regex, {kind} >= 0), ...) pairs')
+  v.integer(config, 'optim.lookahead.every_steps')
+  for key in ('start_epochs', 'decay_pow'):
+    v.number(config, f'optim.lookahead.{key}')
+  v.number(config, 'optim.lookahead.decay_base', high=1)
   v.choice(config, 'optim.schedule.name', schedules.SCHEDULES)
   made = schedules.make_schedules(
     o, steps_per_epoch=1000, total_steps=1000 * config.train.num_epochs
   )
   if o.name == 'sgd' and o.nesterov and o.momentum == 0 and made['momentum'] is None:
     v.fail('optim.nesterov', True, 'needs optim.momentum > 0 (as in PyTorch)')
+
+
+def _is_number(x) -> bool:
+  return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
 def validate_train(config) -> None:
@@ -111,6 +129,8 @@ def validate_train(config) -> None:
     v.integer(config, f'train.{key}')
   v.number(config, 'train.diverge_factor')
   v.number(config, 'train.label_smoothing', high=1)
+  v.choice(config, 'train.tta', (0, 1, 2))
+  v.number(config, 'train.target_accuracy')
   if not BEST_METRIC.match(config.train.best_metric):
     v.fail(
       'train.best_metric',

@@ -4,8 +4,12 @@ Apart from jaxland.tasks so that research lines which train runs themselves (lan
 use it without importing the task table, which imports them.
 """
 
-from jaxland import data, validation
+import jax
+import jax.numpy as jnp
+
+from jaxland import data, models, validation
 from jaxland.distance import anchors, settings
+from jaxland.optim import groups
 from jaxland.rundir import workdir as workdir_lib
 from jaxland.spectrum import callback as spectrum_callback
 from jaxland.train import loop, population
@@ -40,6 +44,23 @@ def check(config) -> None:
     raise validation.BadInput(str(e)) from None
   if 'repulsion' in config:
     settings.check_anchor_from(config)
+  check_param_groups(config, dataset)
+
+
+def check_param_groups(config, dataset) -> None:
+  """Every optim.lr_scales / optim.freeze pattern matches a parameter of this model (a pattern
+  that matches nothing is a typo that would silently train everything)."""
+  rules = {key: tuple(config.optim[key]) for key in ('lr_scales', 'freeze')}
+  if not any(rules.values()):
+    return
+  model = models.from_config(config.model, dataset.num_classes)
+  x = jnp.zeros((1, *dataset.train[0].shape[1:]), jnp.float32)
+  shapes = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), x, train=False))['params']
+  for key, pairs in rules.items():
+    for pattern, paths in groups.matched(shapes, [p for p, _ in pairs]).items():
+      if not paths:
+        names = [groups.path_name(p) for p, _ in jax.tree_util.tree_flatten_with_path(shapes)[0]]
+        validation.fail(f'optim.{key}', pattern, f'it matches no parameter; they are {names}')
 
 
 TASK = workdir_lib.Task(train, guarded=True, check=check)

@@ -1,19 +1,40 @@
 """Test setup: 8 virtual CPU devices, and fixtures that find real data or skip with a reason."""
 
 import os
+import tempfile
 
 os.environ.setdefault('XLA_FLAGS', '')
 if '--xla_force_host_platform_device_count' not in os.environ['XLA_FLAGS']:
   os.environ['XLA_FLAGS'] += ' --xla_force_host_platform_device_count=8'
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 os.environ.setdefault('CUDA_VISIBLE_DEVICES', '')
-os.environ.setdefault('JAXLAND_CACHE_DIR', '')  # No persistent compilation cache in tests.
+# A persistent compilation cache of this test session's own, one per xdist worker (so no two
+# processes write one entry at once; subprocesses of a test share their worker's): the many
+# tests that build the same small programs compile them once, as a user's reruns do.
+# A JAXLAND_CACHE_DIR set before pytest started (e.g. '' for none) is kept.
+if 'JAXLAND_CACHE_DIR' not in os.environ or '_JAXLAND_TEST_CACHE' in os.environ:
+  _RUN = os.environ.get('PYTEST_XDIST_TESTRUNUID', str(os.getpid()))
+  _WORKER = os.environ.get('PYTEST_XDIST_WORKER', 'main')
+  _CACHE = os.path.join(tempfile.gettempdir(), f'jaxland-test-cache-{_RUN}-{_WORKER}')
+  os.environ.update(JAXLAND_CACHE_DIR=_CACHE, _JAXLAND_TEST_CACHE='1')
 
 import pathlib  # noqa: E402
+import shutil  # noqa: E402
 
 import pytest  # noqa: E402
 
 FASHION_MNIST_DEBIAN = pathlib.Path('/usr/share/datasets/fashion-mnist')
+
+
+@pytest.fixture(scope='session', autouse=True)
+def compilation_cache():
+  """The session's compilation cache on for in-process runs too; removed at the end."""
+  from jaxland import runtime
+
+  path = runtime.enable_compilation_cache()
+  yield path
+  if path and os.path.basename(path).startswith('jaxland-test-cache-'):
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def _missing(reason):

@@ -24,7 +24,7 @@ from tests.helpers import StopAt, digits_config, flat
 
 RUN = {'data.val_size': 200, 'optim.learning_rate': 0.05, 'train.num_epochs': 2}
 RUN |= {'train.log_every_steps': 5, 'train.keep_checkpoints': 3}
-WALL_CLOCK = ('time', 'epoch_time', 'steps_per_sec', 'uptime')
+WALL_CLOCK = ('time', 'epoch_time', 'steps_per_sec', 'uptime', 'elapsed_time', 'train_time')
 
 
 def population_config(axes: dict, base=None, mode='zip'):

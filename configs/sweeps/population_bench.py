@@ -5,7 +5,8 @@ Run:    python -m jaxland.sweep --config=configs/sweeps/population_bench.py --wo
         [--vectorize | --parallel=2]
 Args:   `resnet20`: a 4-point ResNet-20 grid (2 seeds x 2 LRs) on 2,048 cifar10_jpeg75 images
         ($JAXLAND_DATA_DIR), 1 epoch; default: the 8-point Fashion-MNIST MLP grid (2 seeds x 4
-        LRs, 2 epochs of configs/fashion_mlp.py); `smoke`: 2 x 2 points, 20 steps.
+        LRs, 2 epochs of configs/fashion_mlp.py); `jpeg75`: the same MLP grid on cifar10_jpeg75
+        (the GPU machine has no TFDS to prepare Fashion-MNIST); `smoke`: 2 x 2 points, 20 steps.
 """
 
 import ml_collections
@@ -15,7 +16,7 @@ from jaxland import sweep
 
 
 def get_config(arg=None):
-  args = common.parse_arg(arg, resnet20=False, smoke=False)
+  args = common.parse_arg(arg, resnet20=False, jpeg75=False, smoke=False)
   if args.resnet20:
     base = cifar_resnet.get_config('jpeg75')
     base.data.train_subset, base.data.test_subset = 2048, 1000
@@ -23,6 +24,9 @@ def get_config(arg=None):
     seeds, lrs = (0, 1), (0.05, 0.1)
   else:
     base = fashion_mlp.get_config()
+    if args.jpeg75:
+      common.use_cifar10_jpeg75(base)
+      base.data.val_size = 0
     base.train.num_epochs = 2
     seeds, lrs = (0, 1), (0.02, 0.05, 0.1, 0.2)
   if args.smoke:
@@ -30,6 +34,7 @@ def get_config(arg=None):
     seeds, lrs = seeds[:2], lrs[:2]
   config = ml_collections.ConfigDict()
   config.name = 'population_bench_' + ('resnet20' if args.resnet20 else 'mlp')
+  config.name += '_jpeg75' if args.jpeg75 and not args.resnet20 else ''
   config.base = base
   config.space = sweep.product(
     sweep.values('seed', list(seeds)), sweep.values('optim.learning_rate', list(lrs))

@@ -5,6 +5,7 @@ batch sequence can be recomputed (or saved) anywhere: on the host for replay stu
 The global batch is sharded over a ('data',) mesh; the splits are replicated on every device.
 """
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -19,9 +20,15 @@ DATA_AXIS = 'data'
 class Augment(NamedTuple):
   """Static (hashable) augmentation settings, from config.data.augment."""
 
-  crop: bool = False  # Random crop after zero padding by `pad` pixels on each side.
+  crop: bool = False  # Random crop after padding by `pad` pixels on each side ...
   pad: int = 4
-  flip: bool = False  # Random horizontal flip.
+  flip: bool = False  # Horizontal flip ...
+  pad_mode: str = 'zeros'  # ... with zeros (torchvision RandomCrop) or 'reflect' (airbench).
+  flip_mode: str = 'random'  # ... of each example at random, or 'alternating' (see below).
+
+
+PAD_MODES = {'zeros': 'constant', 'reflect': 'reflect'}
+FLIP_MODES = ('random', 'alternating')
 
 
 def augment_settings(cfg) -> Augment:
@@ -31,9 +38,18 @@ def augment_settings(cfg) -> Augment:
   if isinstance(cfg, Augment):
     return cfg
   get = cfg.get if hasattr(cfg, 'get') else lambda k, d: getattr(cfg, k, d)
-  aug = Augment(bool(get('crop', False)), int(get('pad', 4)), bool(get('flip', False)))
+  aug = Augment(
+    bool(get('crop', False)), int(get('pad', 4)), bool(get('flip', False)),
+    str(get('pad_mode', 'zeros')), str(get('flip_mode', 'random')),
+  )  # fmt: skip
   if aug.crop and aug.pad < 0:
     raise ValueError(f'config.data.augment.pad={aug.pad} must be >= 0')
+  if aug.pad_mode not in PAD_MODES:
+    raise ValueError(
+      f'config.data.augment.pad_mode={aug.pad_mode!r}; choose from {list(PAD_MODES)}'
+    )
+  if aug.flip_mode not in FLIP_MODES:
+    raise ValueError(f'config.data.augment.flip_mode={aug.flip_mode!r}; choose from {FLIP_MODES}')
   return aug
 
 
@@ -125,9 +141,9 @@ def eval_batches(num_examples: int, eval_batch_size: int) -> tuple[np.ndarray, n
 # --- Batches inside jit ---------------------------------------------------------------------------
 
 
-def _crop(image, key, pad):
+def _crop(image, key, pad, mode='constant'):
   h, w, c = image.shape
-  padded = jnp.pad(image, ((pad, pad), (pad, pad), (0, 0)))
+  padded = jnp.pad(image, ((pad, pad), (pad, pad), (0, 0)), mode=mode)
   dy, dx = jax.random.randint(key, (2,), 0, 2 * pad + 1)
   return jax.lax.dynamic_slice(padded, (dy, dx, 0), (h, w, c))
 
@@ -136,18 +152,30 @@ def _flip(image, key):
   return jnp.where(jax.random.bernoulli(key), image[:, ::-1], image)
 
 
-def augment(images, rng, aug: Augment):
+def alternating_flips(key, example_ids, epoch, num_examples: int) -> jax.Array:
+  """airbench's alternating flip: each example draws one flip bit for the whole run (from `key`),
+  used as is in even epochs and inverted in odd ones, so every example is seen both ways in every
+  two epochs. bool [len(example_ids)]; epoch is 0-based and may be traced."""
+  bits = jax.random.bernoulli(key, 0.5, (num_examples,))[example_ids]
+  return bits ^ (epoch % 2 == 1)
+
+
+def augment(images, rng, aug: Augment, flips=None):
   """Per-example random pad-and-crop and/or horizontal flip of [B, H, W, C] images (any dtype).
 
-  Padding is with zeros (black, as torchvision's RandomCrop(padding=pad)); each example draws
-  its own offsets and flip from rng.
+  Padding is with zeros (black, as torchvision's RandomCrop(padding=pad)) or reflected
+  (aug.pad_mode); each example draws its own offsets and, unless `flips` (bool [B], e.g.
+  alternating_flips) says which to flip, its own flip from rng.
   """
   crop_key, flip_key = jax.random.split(rng)
   batch = images.shape[0]
   if aug.crop and aug.pad > 0:
-    images = jax.vmap(_crop, (0, 0, None))(images, jax.random.split(crop_key, batch), aug.pad)
-  if aug.flip:
+    crop = functools.partial(_crop, pad=aug.pad, mode=PAD_MODES[aug.pad_mode])
+    images = jax.vmap(crop)(images, jax.random.split(crop_key, batch))
+  if aug.flip and flips is None:
     images = jax.vmap(_flip)(images, jax.random.split(flip_key, batch))
+  elif aug.flip:
+    images = jnp.where(flips[:, None, None, None], images[:, :, ::-1], images)
   return images
 
 
@@ -161,7 +189,7 @@ def _constrain(x, sharding):
   return x if sharding is None else jax.lax.with_sharding_constraint(x, sharding)
 
 
-def train_batch(images, labels, indices, rng, augment_cfg, mean, std, sharding=None):
+def train_batch(images, labels, indices, rng, augment_cfg, mean, std, sharding=None, flips=None):
   """Gathers `indices` from device-resident uint8 splits, augments, normalises: (x f32, y i32).
 
   augment_cfg must be static (an Augment or config.data.augment; bind it with functools.partial).
@@ -170,7 +198,7 @@ def train_batch(images, labels, indices, rng, augment_cfg, mean, std, sharding=N
   """
   x = _constrain(images[indices], sharding)
   y = _constrain(labels[indices], sharding)
-  x = augment(x, rng, augment_settings(augment_cfg))
+  x = augment(x, rng, augment_settings(augment_cfg), flips)
   return _constrain(normalize(x, mean, std), sharding), y
 
 

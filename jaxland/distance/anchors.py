@@ -21,7 +21,7 @@ from jaxland.distance.ensemble import softmax
 from jaxland.distance.settings import anchor_schedule, snapshot_schedule
 from jaxland.optim import active_anchor_metrics, add_anchor, anchor_metrics, build
 from jaxland.rundir import artifacts, checkpoints
-from jaxland.train import callbacks, steps
+from jaxland.train import callbacks, loop, steps
 
 
 def _tree_distance(a, b):
@@ -78,7 +78,9 @@ class AnchorCallback(callbacks.Callback):
       self._init_params = jax.tree.map(jnp.copy, run.state.params)
     else:  # Resumed: rebuild them from the init seed (what create_train_state did).
       seed, _ = artifacts.seeds(self.config)
-      init, _ = models.init_variables(run.model, run.dataset.train[0].shape[1:], seed)
+      init, _ = models.init_variables(
+        run.model, run.dataset.train[0].shape[1:], seed, loop.init_data(run.dataset)
+      )
       self._init_params = pipeline.put_global(init, self._replicated)
     self._train_data = run.device_data['train']
     model, mean, std = run.model, run.dataset.mean, run.dataset.std

@@ -93,13 +93,18 @@ def error_correlation(preds, labels) -> np.ndarray:
 
 
 def param_distances(params_list) -> np.ndarray:
-  """[M, M] L2 distances between the members' flattened parameters."""
-  flat = np.stack(
-    [np.concatenate([np.ravel(x) for x in jax.tree.leaves(p)]) for p in params_list]
-  ).astype(np.float64)
-  sq = np.sum(flat**2, axis=1)
-  gram = flat @ flat.T
-  return np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2 * gram, 0.0))
+  """[M, M] L2 distances between the members' flattened parameters, each |θi - θj| computed
+  directly (the Gram-matrix shortcut cancels catastrophically for near members: a member's
+  distance to itself came out 6e-8)."""
+  flat = [
+    np.concatenate([np.ravel(x) for x in jax.tree.leaves(p)]).astype(np.float64)
+    for p in params_list
+  ]
+  out = np.zeros((len(flat), len(flat)))
+  for i in range(len(flat)):
+    for j in range(i + 1, len(flat)):
+      out[i, j] = out[j, i] = np.linalg.norm(flat[i] - flat[j])
+  return out
 
 
 def analyse(probs, labels, names, weights=None, params_list=None) -> dict:

@@ -16,6 +16,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxland.models.airbench import Airbench
 from jaxland.models.convnet import ConvNet
 from jaxland.models.mlp import MLP
 from jaxland.models.mobilenet import MobileNetV2
@@ -37,6 +38,8 @@ MODELS = {
   'mobilenetv2': MobileNetV2,
   # Tiny test variant: one block per stage, a quarter of the channels.
   'mobilenetv2_tiny': functools.partial(MobileNetV2, width_mult=0.25, cfg=_TINY_MOBILENET_CFG),
+  'airbench': Airbench,  # The fast CIFAR-10 network (configs/cifar_fast.py); widths are fields.
+  'airbench_tiny': functools.partial(Airbench, widths=(8, 16, 16), whiten_images=256),
 }
 
 DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
@@ -102,8 +105,17 @@ def from_config(model_config, num_classes: int) -> nn.Module:
   return get_model(**kwargs)
 
 
-def init_variables(model: nn.Module, input_shape, seed: int):
-  """Initial (params, batch_stats) of `model` for inputs of `input_shape` (no batch axis)."""
+def init_variables(model: nn.Module, input_shape, seed: int, train_data=None):
+  """Initial (params, batch_stats) of `model` for inputs of `input_shape` (no batch axis).
+
+  A model with a `data_init(params, images, mean, std)` method (airbench's whitening conv) also
+  needs `train_data`: (uint8 training images, mean, std) of the dataset it will train on.
+  """
   x = jnp.zeros((1, *input_shape), jnp.float32)
   variables = jax.jit(lambda k: model.init({'params': k}, x, train=False))(jax.random.PRNGKey(seed))
-  return variables['params'], variables.get('batch_stats', {})
+  params = variables['params']
+  if hasattr(model, 'data_init'):
+    if train_data is None:
+      raise ValueError(f'{type(model).__name__} initializes from training images: pass train_data')
+    params = model.data_init(params, *train_data)
+  return params, variables.get('batch_stats', {})

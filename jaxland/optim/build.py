@@ -2,11 +2,15 @@
 
 The chain, in the order PyTorch applies the same pieces:
   clip_by_global_norm(grad_clip_norm)        if > 0 (torch clip_grad_norm_ on .grad)
+  g x s for params matching optim.lr_scales  a param group's lr x s, its decay not (groups.py)
   g + weight_decay * θ                        coupled L2, torch SGD/Adam `weight_decay`
   + ∇ repulsion penalty                       if repulsion is used (see `uses_repulsion`)
   trace(momentum, nesterov)  | scale_by_adam(b1=momentum, b2, eps)
   + decoupled_weight_decay * θ                AdamW style; times lr below, like torch AdamW
   × (−learning_rate)
+  0 for params matching optim.freeze          from their epoch on (requires_grad=False)
+and around it all, optim.lookahead (every_steps > 0): an EMA of the weights copied back into
+them (groups.lookahead, airbench's lookahead).
 
 optax.trace is PyTorch's SGD momentum (buf = μ buf + g; nesterov: g + μ buf; dampening 0), so
 momentum 0 is plain SGD. For adam/adamw the injected `momentum` is β1, the parameter PyTorch's
@@ -27,8 +31,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxland.optim import groups, schedules
 from jaxland.optim import repulsion as repulsion_lib
-from jaxland.optim import schedules
 
 OPTIMIZERS = ('sgd', 'adam', 'adamw')
 MASKS = {'all': None, 'kernels': repulsion_lib.kernel_mask}
@@ -124,6 +128,8 @@ def make_optimizer(
     txs = []
     if o.grad_clip_norm > 0:
       txs.append(optax.clip_by_global_norm(o.grad_clip_norm))
+    if o.lr_scales:
+      txs.append(groups.scale_gradients(tuple((p, float(x)) for p, x in o.lr_scales)))
     txs.append(optax.add_decayed_weights(h['weight_decay']))
     if use_rep:
       txs.append(
@@ -135,6 +141,12 @@ def make_optimizer(
       txs.append(optax.scale_by_adam(b1=h['momentum'], b2=o.b2, eps=o.eps))
     txs.append(optax.add_decayed_weights(h['decoupled_weight_decay']))
     txs.append(optax.scale_by_learning_rate(h['learning_rate']))
+    if o.freeze:
+      txs.append(
+        groups.freeze(
+          tuple((p, schedules.epochs_to_steps(e, steps_per_epoch)) for p, e in o.freeze)
+        )
+      )
     return optax.chain(*txs)
 
   # inject_hyperparams reads the hyperparameter names from the factory's signature.
@@ -145,7 +157,19 @@ def make_optimizer(
   def schedule(fn):
     return _Tabled(int(total_steps) + 1) if tabled else _Overridable(fn)
 
-  return optax.inject_hyperparams(chain)(**{k: schedule(f) for k, f in fns.items()})
+  tx = optax.inject_hyperparams(chain)(**{k: schedule(f) for k, f in fns.items()})
+  la = o.lookahead
+  if la.every_steps <= 0:
+    return tx
+  return groups.lookahead(
+    tx,
+    every=int(la.every_steps),
+    start=schedules.epochs_to_steps(la.start_epochs, steps_per_epoch),
+    total=int(total_steps),
+    steps_per_epoch=int(steps_per_epoch),
+    decay_base=float(la.decay_base),
+    decay_pow=float(la.decay_pow),
+  )
 
 
 def _inject_state(opt_state):

@@ -33,6 +33,8 @@ Schedules (PyTorch equivalents, whose documented formulas they follow):
                    cycle is run_steps // (2 cycles) when cycles > 0, else step_size_up_epochs
                    epochs when that is > 0.
                    cycle_momentum: max_momentum as the LR sits at base_lr, base_momentum at max_lr.
+  triangle         airbench's: lr x (start_factor -> 1 at int(pct_start x run) -> end_factor at
+                   the run's end), linear pieces (LambdaLR of that line).
 
 `make_schedules` returns dict(learning_rate=schedule, momentum=schedule or None); None means the
 optimizer keeps its constant momentum (optim.momentum, or optim.b1 for Adam).
@@ -47,7 +49,7 @@ from jaxland import validation
 _F32 = jnp.float32
 
 
-def _steps(epochs, steps_per_epoch):
+def epochs_to_steps(epochs, steps_per_epoch):
   """Epochs (possibly fractional) -> whole steps: the one place durations change units. The
   nearest step; a tie (x.5) goes to the earlier one."""
   return int(math.ceil(float(epochs) * steps_per_epoch - 0.5))
@@ -76,7 +78,7 @@ def _step(sc, lr, steps_per_epoch, run_steps):
   del run_steps
   _require(sc.decay_every_epochs > 0, 'decay_every_epochs', sc.decay_every_epochs, '> 0 for step')
   _require(sc.gamma > 0, 'gamma', sc.gamma, '> 0')
-  every = _steps(sc.decay_every_epochs, steps_per_epoch)
+  every = epochs_to_steps(sc.decay_every_epochs, steps_per_epoch)
   _require(every >= 1, 'decay_every_epochs', sc.decay_every_epochs, '>= 1 step')
   gamma = float(sc.gamma)
   return lambda step: lr * jnp.power(_F32(gamma), (_count(step) // every).astype(_F32)), None
@@ -89,7 +91,7 @@ def _piecewise(sc, lr, steps_per_epoch, run_steps):
   key = 'boundaries_steps'
   if not bounds and tuple(sc.boundaries_epochs):
     key = 'boundaries_epochs'
-    bounds = tuple(_steps(e, steps_per_epoch) for e in sc.boundaries_epochs)
+    bounds = tuple(epochs_to_steps(e, steps_per_epoch) for e in sc.boundaries_epochs)
   _require(len(bounds) == len(scales), 'scales', scales, f'one scale per {key} entry')
   _require(len(bounds) > 0, key, bounds, 'a non-empty increasing tuple')
   _require(
@@ -126,7 +128,7 @@ def _cosine_restarts(sc, lr, steps_per_epoch, run_steps):
   del run_steps
   _require(sc.t0_epochs > 0, 't0_epochs', sc.t0_epochs, '> 0 (epochs) for cosine_restarts')
   _require(int(sc.t_mult) == sc.t_mult and sc.t_mult >= 1, 't_mult', sc.t_mult, 'an int >= 1')
-  t0 = _steps(sc.t0_epochs, steps_per_epoch)
+  t0 = epochs_to_steps(sc.t0_epochs, steps_per_epoch)
   _require(t0 >= 1, 't0_epochs', sc.t0_epochs, '>= 1 step')
   mult, eta_min = int(sc.t_mult), float(sc.eta_min)
 
@@ -205,7 +207,7 @@ def _cyclic(sc, lr, steps_per_epoch, run_steps):
   if sc.cycles > 0:
     size_up = max(1, run_steps // (2 * sc.cycles))
   elif sc.step_size_up_epochs > 0:
-    size_up = max(1, _steps(sc.step_size_up_epochs, steps_per_epoch))
+    size_up = max(1, epochs_to_steps(sc.step_size_up_epochs, steps_per_epoch))
   _require(size_up > 0, 'step_size_up', sc.step_size_up, '> 0 iterations')
   _require(0 <= sc.base_lr <= lr, 'base_lr', sc.base_lr, f'in [0, optim.learning_rate={lr}]')
   _require(sc.exp_gamma > 0, 'exp_gamma', sc.exp_gamma, '> 0')
@@ -232,6 +234,24 @@ def _cyclic(sc, lr, steps_per_epoch, run_steps):
   return lr_fn, (mom_fn if sc.cycle_momentum else None)
 
 
+def _triangle(sc, lr, steps_per_epoch, run_steps):
+  """airbench's triangle: lr x a line from start_factor (step 0) to 1 at int(pct_start x run)
+  to end_factor at the run's last step, held there after (a LambdaLR of that line)."""
+  del steps_per_epoch
+  _require(0 < sc.pct_start < 1, 'pct_start', sc.pct_start, 'in (0, 1)')
+  peak = int(sc.pct_start * run_steps)
+  _require(0 < peak < run_steps, 'pct_start', sc.pct_start, f'a peak inside the {run_steps} steps')
+  start, end = float(sc.start_factor), float(sc.end_factor)
+
+  def schedule(step):
+    t = jnp.minimum(_count(step), run_steps).astype(_F32)
+    up = start + (1 - start) * t / peak
+    down = 1 + (end - 1) * (t - peak) / (run_steps - peak)
+    return lr * jnp.where(t < peak, up, down)
+
+  return schedule, None
+
+
 # name -> builder(schedule_cfg, peak_lr, steps_per_epoch, run_steps) -> (lr_fn, momentum_fn|None)
 SCHEDULES = {
   'constant': _constant,
@@ -241,6 +261,7 @@ SCHEDULES = {
   'cosine_restarts': _cosine_restarts,
   'onecycle': _onecycle,
   'cyclic': _cyclic,
+  'triangle': _triangle,
 }
 _CYCLES_MOMENTUM = ('onecycle', 'cyclic')
 
@@ -288,8 +309,8 @@ def make_schedules(optim_cfg, steps_per_epoch, total_steps):
   _require(sc.warmup_epochs >= 0, 'warmup_epochs', sc.warmup_epochs, '>= 0')
   _require(sc.restart_every_epochs >= 0, 'restart_every_epochs', sc.restart_every_epochs, '>= 0')
   _require(sc.eta_min >= 0, 'eta_min', sc.eta_min, '>= 0')
-  warmup = _steps(sc.warmup_epochs, steps_per_epoch)
-  period = _steps(sc.restart_every_epochs, steps_per_epoch)
+  warmup = epochs_to_steps(sc.warmup_epochs, steps_per_epoch)
+  period = epochs_to_steps(sc.restart_every_epochs, steps_per_epoch)
   _require(
     warmup < total_steps,
     'warmup_epochs',

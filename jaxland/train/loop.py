@@ -95,7 +95,9 @@ def build_run(config, workdir: str, writer: RunWriter | None, mesh=None, dataset
   tx = build.make_optimizer(config, steps_per_epoch, total_steps)
   init_seed, data_seed = artifacts.seeds(config)
   input_shape = dataset.train[0].shape[1:]
-  state = state_lib.create_train_state(model, tx, input_shape, init_seed, data_seed)
+  state = state_lib.create_train_state(
+    model, tx, input_shape, init_seed, data_seed, init_data(dataset)
+  )
   run = Run(config, workdir, dataset, model, tx, mesh, writer, steps_per_epoch, total_steps)
   run.state = pipeline.put_global(state, replicated)
   run.device_data = {
@@ -105,6 +107,12 @@ def build_run(config, workdir: str, writer: RunWriter | None, mesh=None, dataset
   }
   _build_eval_fns(run)
   return run
+
+
+def init_data(dataset) -> tuple:
+  """What a model that initializes from data sees (models.init_variables): the uint8 training
+  images and the statistics the steps normalize with."""
+  return dataset.train[0], dataset.mean, dataset.std
 
 
 def _build_eval_fns(run: Run) -> None:
@@ -122,13 +130,14 @@ def split_eval_fns(run: Run, images, labels, eval_batch_size: int | None = None)
   Both are functions of (params, batch_stats), to be jitted; batches are padded and masked.
   """
   mean, std, model, n = run.dataset.mean, run.dataset.std, run.model, len(labels)
+  tta = int(run.config.train.tta)
   batch = min(eval_batch_size or run.config.data.eval_batch_size, n)
   idx, mask = (jnp.asarray(a) for a in pipeline.eval_batches(n, batch))
 
   def sums(params, batch_stats):
     def one(batch):
       return steps.eval_step(
-        params, batch_stats, images, labels, *batch, model=model, mean=mean, std=std
+        params, batch_stats, images, labels, *batch, model=model, mean=mean, std=std, tta=tta
       )
 
     return jax.tree.map(jnp.sum, jax.lax.map(one, (idx, mask)))
@@ -136,7 +145,7 @@ def split_eval_fns(run: Run, images, labels, eval_batch_size: int | None = None)
   def logits(params, batch_stats):
     def one(i):
       return steps.predict_logits(
-        params, batch_stats, images, labels, i, model=model, mean=mean, std=std
+        params, batch_stats, images, labels, i, model=model, mean=mean, std=std, tta=tta
       )
 
     out = jax.lax.map(one, idx)
@@ -194,6 +203,14 @@ class Stepper:
       self._epoch = epoch
     return self._idx
 
+  def compile(self, state, *extra) -> float:
+    """Compiles the train step for `state` ahead of the first step (so no step compiles and the
+    compile time is measured apart): the seconds it took."""
+    images, labels = self.run.device_data['train']
+    idx = self.order(int(state.step) // self.run.steps_per_epoch)
+    self.train_step = AheadOfTime(self.train_step, state, images, labels, idx, *extra)
+    return self.train_step.seconds
+
   def __call__(self, state, *extra):
     """One train step from `state`: (new state, metrics as device arrays)."""
     if self.step is None:
@@ -249,7 +266,66 @@ def _in_main_thread() -> bool:
 
 
 def _initial_meta() -> dict:
-  return {'epoch': 0, 'best': None, 'best_step': None, 'bad_epochs': 0, 'first_loss': None}
+  return {
+    'epoch': 0, 'best': None, 'best_step': None, 'bad_epochs': 0, 'first_loss': None,
+    'clock': {'elapsed': 0.0, 'train': 0.0, 'compile': 0.0, 'to_target': None},
+  }  # fmt: skip
+
+
+class AheadOfTime:
+  """A jitted function compiled ahead of its first call for `args` (timed: `seconds`). A call
+  with arguments it was not compiled for (other shardings, e.g. params a callback loaded) goes
+  through the jitted function, which compiles the same program for them."""
+
+  def __init__(self, jitted, *args):
+    t0 = time.time()
+    self.jitted, self.compiled = jitted, jitted.lower(*args).compile()
+    self.seconds = time.time() - t0
+
+  def __call__(self, *args):
+    try:
+      return self.compiled(*args)
+    except (TypeError, ValueError):  # Raised before anything runs or is donated.
+      return self.jitted(*args)
+
+
+def compile_evals(run: Run) -> float:
+  """Compiles every split's eval sums ahead of the first evaluation: the seconds it took."""
+  seconds = 0.0
+  for split in ('val', 'test'):
+    if split in run.eval_fns:
+      fn = AheadOfTime(run.eval_fns[split], run.state.params, run.state.batch_stats)
+      run.eval_fns[split], seconds = fn, seconds + fn.seconds
+  return seconds
+
+
+class _Clock:
+  """Wall time of the run, carried over resumes in meta['clock']: elapsed (compiles, steps and
+  evaluations), train (the epochs' steps), compile (the step and the evals, compiled ahead), and
+  the elapsed time at the first evaluation whose test/accuracy reaches train.target_accuracy."""
+
+  def __init__(self, meta: dict, target: float):
+    meta.setdefault('clock', _initial_meta()['clock'])
+    self.clock, self.target = meta['clock'], target
+    self.t0, self.base = time.time(), self.clock['elapsed']
+
+  def tick(self, scalars: dict, train_seconds: float) -> None:
+    c = self.clock
+    c['elapsed'] = self.base + time.time() - self.t0
+    c['train'] += train_seconds
+    scalars.update(elapsed_time=c['elapsed'], train_time=c['train'])
+    reached = self.target and scalars.get('test/accuracy', -1.0) >= self.target
+    if reached and c['to_target'] is None:
+      c['to_target'] = c['elapsed']
+
+  def summary(self) -> dict:
+    c = self.clock
+    out = {'seconds': c['elapsed'], 'train_seconds': c['train'], 'compile_seconds': c['compile']}
+    if self.target:
+      out.update(target_accuracy=self.target, seconds_to_target=c['to_target'])
+      if c['to_target'] is not None:
+        out['seconds_to_target_without_compile'] = c['to_target'] - c['compile']
+    return out
 
 
 def _train(run: Run, callbacks: list) -> dict:
@@ -327,6 +403,8 @@ def _train_epochs(run: Run, callbacks: list, manager, best_key: str) -> dict:
     cb.on_start(run)
 
   take_step = Stepper(run)
+  clock = _Clock(meta, float(config.train.target_accuracy))
+  clock.clock['compile'] += take_step.compile(run.state) + compile_evals(run)
   spe = run.steps_per_epoch
   log_every = config.train.log_every_steps or spe
   traj_every = config.train.trajectory_every_steps
@@ -393,6 +471,7 @@ def _train_epochs(run: Run, callbacks: list, manager, best_key: str) -> dict:
           scalars.update({f'{split}/{k}': v for k, v in run.evaluate(split).items()})
     for cb in callbacks:
       scalars.update(cb.on_epoch_end(run, epoch + 1) or {})
+    clock.tick(scalars, epoch_time)
     run.writer.write_scalars(step, scalars)
     _print_epoch(run, epoch + 1, step, scalars, time.time() - t_run, step - first_step)
     bad = [
@@ -424,7 +503,7 @@ def _train_epochs(run: Run, callbacks: list, manager, best_key: str) -> dict:
       break
     if stop:
       status, message = 'interrupted', f'stopped by a signal at step {step}; rerun to resume'
-  summary = _summary(run, meta, status, message, step)
+  summary = _summary(run, meta, status, message, step) | clock.summary()
   print(f'[jaxland] {status}: {summary_line(summary)}', flush=True)
   return summary
 

@@ -269,7 +269,9 @@ def _build(config, people):
   tx = build.make_optimizer(base, spe, total, tabled=True)
   input_shape = run.dataset.train[0].shape[1:]
   seeds = np.asarray([artifacts.seeds(m.config) for m in people], np.int32)
-  create = functools.partial(state_lib.create_train_state, run.model, tx, input_shape)
+  create = functools.partial(
+    state_lib.create_train_state, run.model, tx, input_shape, train_data=loop.init_data(run.dataset)
+  )
   if len(people) == 1:  # The plain run's own initialisation.
     stacked = _expanded(create(*(int(x) for x in seeds[0])))
   else:  # One compiled initialisation for every member.

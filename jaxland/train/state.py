@@ -22,10 +22,16 @@ class TrainState:
 
 
 def create_train_state(
-  model, tx: optax.GradientTransformation, input_shape, init_seed: int, data_seed: int
+  model,
+  tx: optax.GradientTransformation,
+  input_shape,
+  init_seed: int,
+  data_seed: int,
+  train_data=None,
 ) -> TrainState:
-  """A fresh state: weights from `init_seed`; order, augmentation and dropout from `data_seed`."""
-  params, batch_stats = models.init_variables(model, input_shape, init_seed)
+  """A fresh state: weights from `init_seed` (and `train_data`, for models that initialize from
+  it: models.init_variables); order, augmentation and dropout from `data_seed`."""
+  params, batch_stats = models.init_variables(model, input_shape, init_seed, train_data)
   return TrainState(
     step=jnp.zeros((), jnp.int32),
     params=params,

@@ -11,6 +11,29 @@ import optax
 
 from jaxland.data import pipeline
 
+# fold_in(rng, RUN_STREAM): randomness drawn once per run (alternating flips); steps use
+# fold_in(rng, step) with step < RUN_STREAM.
+RUN_STREAM = 2**31 - 1
+
+
+def tta_logits(apply, x, level: int):
+  """Logits of `apply` on [B, H, W, C] inputs with airbench's test-time augmentation: level 0
+  none; 1 the mean of the image and its mirror; 2 half of that plus half the mean of the same
+  over two one-pixel translations (reflect padding, shifted up-left and down-right)."""
+  if level == 0:
+    return apply(x)
+
+  def mirrored(v):
+    return 0.5 * apply(v) + 0.5 * apply(v[:, :, ::-1])
+
+  logits = mirrored(x)
+  if level == 1:
+    return logits
+  h, w = x.shape[1:3]
+  padded = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode='reflect')
+  shifted = 0.5 * (mirrored(padded[:, :h, :w]) + mirrored(padded[:, 2 : h + 2, 2 : w + 2]))
+  return 0.5 * logits + 0.5 * shifted
+
 
 def cross_entropy(logits: jax.Array, labels: jax.Array, label_smoothing=0.0) -> jax.Array:
   """Per-example softmax cross-entropy with integer labels, against one-hot targets smoothed by
@@ -55,7 +78,11 @@ def train_step(
   if batch_sharding is not None:
     idx = jax.lax.with_sharding_constraint(idx, batch_sharding)
   aug_rng, dropout_rng = jax.random.split(jax.random.fold_in(state.rng, state.step))
-  x, y = pipeline.train_batch(images, labels, idx, aug_rng, augment, mean, std, batch_sharding)
+  aug, flips = pipeline.augment_settings(augment), None
+  if aug.flip and aug.flip_mode == 'alternating':
+    key = jax.random.fold_in(state.rng, RUN_STREAM)
+    flips = pipeline.alternating_flips(key, idx, state.step // steps_per_epoch, images.shape[0])
+  x, y = pipeline.train_batch(images, labels, idx, aug_rng, aug, mean, std, batch_sharding, flips)
   return update_on_batch(
     state, x, y, dropout_rng, model=model, tx=tx, label_smoothing=label_smoothing
   )
@@ -82,10 +109,15 @@ def update_on_batch(state, x, y, dropout_rng, *, model, tx, label_smoothing=0.0)
   return new_state, metrics
 
 
-def eval_step(params, batch_stats, images, labels, idx, mask, *, model, mean, std):
-  """Sums of loss and correct predictions over the masked (padded) eval batch."""
+def _eval_apply(model, params, batch_stats):
+  return lambda x: model.apply({'params': params, 'batch_stats': batch_stats}, x, train=False)
+
+
+def eval_step(params, batch_stats, images, labels, idx, mask, *, model, mean, std, tta=0):
+  """Sums of loss and correct predictions over the masked (padded) eval batch (`tta`: the
+  test-time augmentation level of tta_logits)."""
   x, y = pipeline.eval_batch(images, labels, idx, mean, std)
-  logits = model.apply({'params': params, 'batch_stats': batch_stats}, x, train=False)
+  logits = tta_logits(_eval_apply(model, params, batch_stats), x, tta)
   mask = mask.astype(jnp.float32)
   return {
     'loss_sum': jnp.sum(cross_entropy(logits, y) * mask),
@@ -94,9 +126,7 @@ def eval_step(params, batch_stats, images, labels, idx, mask, *, model, mean, st
   }
 
 
-def predict_logits(params, batch_stats, images, labels, idx, *, model, mean, std):
+def predict_logits(params, batch_stats, images, labels, idx, *, model, mean, std, tta=0):
   """Eval-mode logits of one gathered batch (ensembles and agreement use these)."""
   x, _ = pipeline.eval_batch(images, labels, idx, mean, std)
-  return model.apply({'params': params, 'batch_stats': batch_stats}, x, train=False).astype(
-    jnp.float32
-  )
+  return tta_logits(_eval_apply(model, params, batch_stats), x, tta).astype(jnp.float32)

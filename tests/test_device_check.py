@@ -1,0 +1,28 @@
+"""bench/device_check.sh --dry: the prepared GPU check runs every section at tiny sizes on the CPU,
+so that it cannot rot while no GPU is at hand."""
+
+import pathlib
+import subprocess
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def test_the_gpu_check_dry_run_writes_every_section(tmp_path):
+  out = tmp_path / 'device_check.md'
+  done = subprocess.run(
+    ['bash', 'bench/device_check.sh', '--dry', str(out)],
+    cwd=ROOT,
+    capture_output=True,
+    text=True,
+    timeout=900,
+    env={'PATH': '/usr/bin:/bin', 'PYTHON': sys.executable, 'HOME': str(pathlib.Path.home())},
+    check=False,
+  )
+  assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+  text = out.read_text()
+  titles = [line for line in text.splitlines() if line.startswith('## ')]
+  assert len(titles) == 9, titles
+  failed = [line for line in text.splitlines() if ': failed' in line or 'timed out' in line]
+  assert not failed, text
+  assert '| status | final_test_accuracy |' in text  # The fast CIFAR-10 run's summary table.

@@ -1,0 +1,266 @@
+"""The airbench recipe's pieces, each alone against an independent oracle (numpy, closed forms, a
+transcription of the published update rules), then configs/cifar_fast.py:smoke through the loop."""
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from configs import cifar_fast
+from jaxland import models, tasks, validation
+from jaxland.data import pipeline
+from jaxland.models import airbench
+from jaxland.optim import groups, make_optimizer, schedules
+from jaxland.rundir import artifacts
+from jaxland.train import steps
+from tests.test_optim import _config
+
+RNG = np.random.default_rng(0)
+
+
+def test_whitening_conv_decorrelates_the_patches_it_was_fit_on():
+  # Oracle: the uncentred covariance of the conv's outputs over all positions must be
+  # diag(l / (l + eps)) for the patch covariance's eigenvalues l, computed here from numpy's own
+  # sliding windows (a wrong patch layout would leave the outputs correlated).
+  images = RNG.normal(size=(64, 8, 8, 3)).cumsum(axis=1).astype(np.float32)  # Correlated pixels.
+  kernel = airbench.whitening_kernel(images, k=2, eps=5e-4)
+  windows = np.lib.stride_tricks.sliding_window_view(images, (2, 2), axis=(1, 2))  # N,7,7,C,2,2
+  p = windows.transpose(0, 1, 2, 4, 5, 3).reshape(-1, 12).astype(np.float64)
+  eig = np.sort(np.linalg.eigvalsh(p.T @ p / len(p)))[::-1]
+  y = jax.lax.conv_general_dilated(
+    images, kernel, (1, 1), 'VALID', dimension_numbers=('NHWC', 'HWIO', 'NHWC')
+  )
+  y = np.asarray(y, np.float64).reshape(-1, 24)
+  cov = y.T @ y / len(y)
+  expected = np.diag(eig / (eig + 5e-4))
+  np.testing.assert_allclose(cov[:12, :12], expected, atol=2e-4)
+  np.testing.assert_allclose(cov[12:, 12:], expected, atol=2e-4)  # The negated copies.
+
+
+def test_dirac_init_passes_the_first_channels_through():
+  kernel = airbench.dirac_conv_init(jax.random.PRNGKey(0), (3, 3, 5, 7))
+  x = jnp.asarray(RNG.normal(size=(2, 6, 6, 5)), jnp.float32)
+  y = jax.lax.conv_general_dilated(
+    x, kernel, (1, 1), 'SAME', dimension_numbers=('NHWC', 'HWIO', 'NHWC')
+  )
+  np.testing.assert_array_equal(np.asarray(y[..., :5]), np.asarray(x))
+  assert float(jnp.abs(kernel[..., 5:]).max()) <= 1 / np.sqrt(45) + 1e-6  # PyTorch's default.
+
+
+def test_airbench_model_shapes_init_from_data_and_frozen_kernel_gradient():
+  model = models.get_model('airbench_tiny', conv_backward='matmul')  # Compiles fast.
+  images = RNG.integers(0, 256, size=(300, 32, 32, 3), dtype=np.uint8)
+  mean, std = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
+  params, stats = models.init_variables(model, (32, 32, 3), 0, (images, mean, std))
+  x = (images[:256].astype(np.float32) / 255 - 0.5) / 0.25
+  np.testing.assert_allclose(params['whiten']['kernel'], airbench.whitening_kernel(x, 2), rtol=1e-6)
+  assert set(stats) == {f'group{i}_norm{j}' for i in range(3) for j in (1, 2)}
+  assert 'scale' not in params['group0_norm1']  # BatchNorm without a trained scale.
+
+  def loss(p):
+    logits, _ = model.apply(
+      {'params': p, 'batch_stats': stats}, x[:4], train=True, mutable=['batch_stats']
+    )
+    return logits.sum()
+
+  grads = jax.grad(loss)(params)
+  assert float(jnp.abs(grads['whiten']['kernel']).max()) == 0.0
+  assert float(jnp.abs(grads['whiten']['bias']).max()) > 0.0
+  with pytest.raises(ValueError, match='train_data'):
+    models.init_variables(model, (32, 32, 3), 0)
+
+
+def test_triangle_schedule_is_airbenchs_line():
+  total, peak = 476, int(0.23 * 476)
+  config = _config(**{'optim.schedule.name': 'triangle', 'optim.schedule.pct_start': 0.23})
+  lr = schedules.make_schedules(config.optim, 48, total)['learning_rate']
+  steps_ = np.arange(total + 5)
+  expected = 0.01 * np.interp(steps_, [0, peak, total], [0.2, 1.0, 0.07])
+  np.testing.assert_allclose(np.asarray(jax.vmap(lr)(steps_)), expected, rtol=1e-5)
+
+
+P = {
+  'norm': {'bias': np.array([0.5, -1.0], np.float32)},
+  'conv': {'kernel': np.array([2.0, 3.0], np.float32)},
+}
+G = [
+  {
+    'norm': {'bias': np.array([0.1, 0.2], np.float32)},
+    'conv': {'kernel': np.array([-0.3, 0.4], np.float32)},
+  }
+] * 3
+
+
+def _apply(tx, grads, params=P):
+  params = jax.tree.map(jnp.asarray, params)
+  state = tx.init(params)
+  update = jax.jit(tx.update)
+  out = []
+  for g in grads:
+    u, state = update(jax.tree.map(jnp.asarray, g), state, params)
+    params = optax.apply_updates(params, u)
+    out.append(jax.tree.map(np.asarray, params))
+  return out
+
+
+def test_lr_scale_is_a_pytorch_param_group_with_lr_times_s_and_decay_over_s():
+  # PyTorch airbench: group lr_b = s lr with weight_decay wd / s (so lr_b x decay = lr wd);
+  # SGD nesterov: d = g + wd_g p; buf = m buf + d; p -= lr_g (d + m buf).
+  lr, m, wd, s = 0.1, 0.85, 0.01, 64.0
+  config = _config(**{
+    'optim.learning_rate': lr, 'optim.momentum': m, 'optim.nesterov': True,
+    'optim.weight_decay': wd, 'optim.lr_scales': (('^norm/', s),),
+  })  # fmt: skip
+  got = _apply(make_optimizer(config, 10, 10), G)
+  for name, lr_g, wd_g in (('norm', lr * s, wd / s), ('conv', lr, wd)):
+    leaf = 'bias' if name == 'norm' else 'kernel'
+    p, buf = P[name][leaf].astype(np.float64), None
+    for i, g in enumerate(G):
+      d = g[name][leaf] + wd_g * p
+      buf = d if buf is None else m * buf + d
+      p = p - lr_g * (d + m * buf)
+      np.testing.assert_allclose(got[i][name][leaf], p, rtol=1e-5)
+
+
+def test_freeze_stops_updates_and_decay_from_its_epoch():
+  config = _config(**{
+    'optim.learning_rate': 0.1, 'optim.weight_decay': 0.5,
+    'optim.freeze': (('^conv/', 0.0), ('^norm/', 0.2)),  # 0.2 epochs of 10 steps: 2 steps.
+  })  # fmt: skip
+  got = _apply(make_optimizer(config, 10, 10), G)
+  free = _apply(
+    make_optimizer(_config(**{'optim.learning_rate': 0.1, 'optim.weight_decay': 0.5}), 10, 10), G
+  )
+  for out in got:
+    np.testing.assert_array_equal(out['conv']['kernel'], P['conv']['kernel'])
+  np.testing.assert_array_equal(got[1]['norm']['bias'], free[1]['norm']['bias'])
+  np.testing.assert_array_equal(got[2]['norm']['bias'], got[1]['norm']['bias'])
+
+
+def _airbench_lookahead(params, grads, lr, every, start_epochs, spe, total, base, power):
+  """A transcription of airbench94's loop: SGD steps, LookaheadState every `every` steps from
+  epoch `start_epochs`, and a copy back at each epoch's end."""
+  net, ema, out, step = params.copy(), None, [], 0
+  for epoch in range(-(-total // spe)):
+    for _ in range(spe):
+      net = net - lr * grads[step]
+      step += 1
+      if epoch >= start_epochs and step % every == 0:
+        if ema is None:
+          ema = net.copy()
+        else:
+          rho = base**every * (step / total) ** power
+          ema = ema + (1 - rho) * (net - ema)  # lerp_(net, 1 - rho)
+          net = ema.copy()
+      out.append(net.copy())
+      if step >= total:
+        break
+    if ema is not None:
+      net = ema.copy()
+      out[-1] = net.copy()
+  return out
+
+
+def test_lookahead_matches_airbenchs_loop():
+  spe, total, every, lr = 7, 40, 5, 0.1
+  grads = RNG.normal(size=(total, 3)).astype(np.float32)
+  expected = _airbench_lookahead(np.ones(3), grads, lr, every, 2, spe, total, 0.95, 3.0)
+  tx = groups.lookahead(
+    optax.sgd(lr), every=every, start=2 * spe, total=total, steps_per_epoch=spe,
+    decay_base=0.95, decay_pow=3.0,
+  )  # fmt: skip
+  params = jnp.ones(3, jnp.float32)
+  state = tx.init(params)
+  update = jax.jit(tx.update)
+  for i in range(total):
+    u, state = update(jnp.asarray(grads[i]), state, params)
+    params = optax.apply_updates(params, u)
+    np.testing.assert_allclose(np.asarray(params), expected[i], rtol=2e-5, atol=2e-6, err_msg=i)
+
+
+def test_alternating_flip_inverts_every_other_epoch():
+  key, ids = jax.random.PRNGKey(3), jnp.asarray(RNG.permutation(1000)[:500])
+  e0, e1, e2 = (np.asarray(pipeline.alternating_flips(key, ids, e, 1000)) for e in (0, 1, 2))
+  np.testing.assert_array_equal(e1, ~e0)
+  np.testing.assert_array_equal(e2, e0)
+  assert 0.4 < e0.mean() < 0.6
+  images = jnp.asarray(RNG.integers(0, 255, size=(4, 5, 5, 1)), jnp.uint8)
+  flips = jnp.asarray([True, False, True, False])
+  out = np.asarray(
+    pipeline.augment(images, key, pipeline.Augment(flip=True, flip_mode='alternating'), flips)
+  )
+  np.testing.assert_array_equal(out[0], np.asarray(images)[0, :, ::-1])
+  np.testing.assert_array_equal(out[1], np.asarray(images)[1])
+
+
+def test_reflect_translate_is_a_window_of_numpys_reflect_pad():
+  images = RNG.integers(0, 255, size=(16, 6, 6, 2)).astype(np.uint8)
+  aug = pipeline.Augment(crop=True, pad=2, pad_mode='reflect')
+  out = np.asarray(pipeline.augment(jnp.asarray(images), jax.random.PRNGKey(0), aug))
+  for img, got in zip(images, out, strict=True):
+    padded = np.pad(img, ((2, 2), (2, 2), (0, 0)), mode='reflect')
+    windows = [padded[dy : dy + 6, dx : dx + 6] for dy in range(5) for dx in range(5)]
+    assert any(np.array_equal(got, w) for w in windows)
+
+
+def test_tta_levels_average_the_published_views():
+  x = RNG.normal(size=(3, 6, 6, 2)).astype(np.float32)
+  w = RNG.normal(size=(72, 4)).astype(np.float32)
+
+  def f(v):
+    return np.asarray(v, np.float64).reshape(len(v), -1) @ w
+
+  padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode='reflect')
+  views = [x, padded[:, :6, :6], padded[:, 2:, 2:]]
+  mirror = [0.5 * f(v) + 0.5 * f(v[:, :, ::-1]) for v in views]
+  expected = {0: f(x), 1: mirror[0], 2: 0.5 * mirror[0] + 0.25 * (mirror[1] + mirror[2])}
+  apply = lambda v: v.reshape(v.shape[0], -1) @ jnp.asarray(w)
+  for level, e in expected.items():
+    np.testing.assert_allclose(
+      np.asarray(steps.tta_logits(apply, jnp.asarray(x), level)), e, rtol=1e-4, atol=1e-5
+    )
+
+
+def smoke_config(**overrides):
+  config = cifar_fast.get_config('smoke')
+  config.data.name = 'synthetic'
+  config.data.synthetic.num_train = 1024
+  config.data.synthetic.num_test = 256
+  config.data.train_subset = config.data.test_subset = 0
+  config.data.batch_size = 128  # 8 steps per epoch, as the smoke's.
+  config.data.eval_batch_size = 128
+  for key, value in overrides.items():
+    *parents, last = key.split('.')
+    node = config
+    for p in parents:
+      node = node[p]
+    node[last] = value
+  return config
+
+
+def test_a_pattern_that_matches_no_parameter_is_one_line_before_anything_is_written(tmp_path):
+  config = smoke_config(**{'optim.lr_scales': (('no_such_layer', 2.0),)})
+  with pytest.raises(validation.ConfigError, match=r'optim.lr_scales .*no_such_layer.*matches no'):
+    tasks.run(config, str(tmp_path / 'run'))
+  assert not (tmp_path / 'run').exists()
+
+
+def test_cifar_fast_smoke_trains_through_the_loop_with_frozen_groups_and_clock(tmp_path):
+  config = smoke_config(**{'train.target_accuracy': 0.01, 'train.trajectory_every_steps': 8})
+  summary = tasks.run(config, str(tmp_path))
+  assert summary['status'] == 'done' and summary['step'] == 32
+  assert 0 < summary['compile_seconds'] < summary['seconds']
+  assert summary['seconds_to_target'] is not None
+  assert summary['seconds_to_target_without_compile'] < summary['seconds_to_target']
+  rows = [json.loads(line) for line in open(tmp_path / 'metrics.jsonl')]
+  elapsed = [r['elapsed_time'] for r in rows if 'elapsed_time' in r]
+  assert len(elapsed) == 4 and elapsed == sorted(elapsed)
+  params = {s: artifacts.load_trajectory(str(tmp_path), s) for s in (0, 16, 24, 32)}
+  for s in (16, 24, 32):  # The whitening kernel never moves; its bias stops after epoch 3.
+    np.testing.assert_array_equal(params[s]['whiten']['kernel'], params[0]['whiten']['kernel'])
+  assert not np.array_equal(params[16]['whiten']['bias'], params[0]['whiten']['bias'])
+  np.testing.assert_array_equal(params[32]['whiten']['bias'], params[24]['whiten']['bias'])
+  assert not np.array_equal(params[32]['head']['kernel'], params[24]['head']['kernel'])
