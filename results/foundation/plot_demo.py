@@ -1,6 +1,6 @@
 """Learning curves of a training run from its metrics.jsonl: train loss/accuracy and eval accuracy.
 
-    .venv/bin/python results/foundation/plot_demo.py RUN_DIR OUT.png
+.venv/bin/python results/foundation/plot_demo.py RUN_DIR OUT.png
 """
 
 import sys
