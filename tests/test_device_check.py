@@ -2,6 +2,7 @@
 so that it cannot rot while no GPU is at hand."""
 
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -21,8 +22,7 @@ def test_the_gpu_check_dry_run_writes_every_section(tmp_path):
   )
   assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
   text = out.read_text()
-  titles = [line for line in text.splitlines() if line.startswith('## ')]
-  assert len(titles) == 9, titles
-  failed = [line for line in text.splitlines() if ': failed' in line or 'timed out' in line]
-  assert not failed, text
+  statuses = re.findall(r'^`[^`]*`: (.*), \d+ s$', text, re.M)  # One per section.
+  assert statuses == ['ok'] * 8, text  # Train step x 2 dtypes, fast CIFAR x 2, population, HVP,
+  # repulsion, one real run.
   assert '| status | final_test_accuracy |' in text  # The fast CIFAR-10 run's summary table.

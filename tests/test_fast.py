@@ -16,6 +16,7 @@ from jaxland.models import airbench
 from jaxland.optim import groups, make_optimizer, schedules
 from jaxland.rundir import artifacts
 from jaxland.train import steps
+from tests.helpers import set_keys
 from tests.test_optim import _config
 
 RNG = np.random.default_rng(0)
@@ -66,7 +67,7 @@ def test_airbench_model_shapes_init_from_data_and_frozen_kernel_gradient():
     )
     return logits.sum()
 
-  grads = jax.grad(loss)(params)
+  grads = jax.jit(jax.grad(loss))(params)
   assert float(jnp.abs(grads['whiten']['kernel']).max()) == 0.0
   assert float(jnp.abs(grads['whiten']['bias']).max()) > 0.0
   with pytest.raises(ValueError, match='train_data'):
@@ -227,18 +228,13 @@ def test_tta_levels_average_the_published_views():
 def smoke_config(**overrides):
   config = cifar_fast.get_config('smoke')
   config.data.name = 'synthetic'
-  config.data.synthetic.num_train = 1024
-  config.data.synthetic.num_test = 256
+  config.data.synthetic.num_train = 256
+  config.data.synthetic.num_test = 128
   config.data.train_subset = config.data.test_subset = 0
-  config.data.batch_size = 128  # 8 steps per epoch, as the smoke's.
+  config.data.batch_size = 128  # 2 steps an epoch: 4 epochs, so the epoch-3 switches act.
   config.data.eval_batch_size = 128
-  for key, value in overrides.items():
-    *parents, last = key.split('.')
-    node = config
-    for p in parents:
-      node = node[p]
-    node[last] = value
-  return config
+  config.optim.lookahead.every_steps = 1  # Its EMA starts at step 7 and copies back at 8.
+  return set_keys(config, overrides)
 
 
 def test_a_pattern_that_matches_no_parameter_is_one_line_before_anything_is_written(tmp_path):
@@ -249,18 +245,19 @@ def test_a_pattern_that_matches_no_parameter_is_one_line_before_anything_is_writ
 
 
 def test_cifar_fast_smoke_trains_through_the_loop_with_frozen_groups_and_clock(tmp_path):
-  config = smoke_config(**{'train.target_accuracy': 0.01, 'train.trajectory_every_steps': 8})
+  overrides = {'train.target_accuracy': 0.01, 'train.trajectory_every_steps': 2}
+  config = smoke_config(**overrides, **{'train.checkpoint_every_epochs': 4})
   summary = tasks.run(config, str(tmp_path))
-  assert summary['status'] == 'done' and summary['step'] == 32
+  assert summary['status'] == 'done' and summary['step'] == 8
   assert 0 < summary['compile_seconds'] < summary['seconds']
   assert summary['seconds_to_target'] is not None
   assert summary['seconds_to_target_without_compile'] < summary['seconds_to_target']
   rows = [json.loads(line) for line in open(tmp_path / 'metrics.jsonl')]
   elapsed = [r['elapsed_time'] for r in rows if 'elapsed_time' in r]
   assert len(elapsed) == 4 and elapsed == sorted(elapsed)
-  params = {s: artifacts.load_trajectory(str(tmp_path), s) for s in (0, 16, 24, 32)}
-  for s in (16, 24, 32):  # The whitening kernel never moves; its bias stops after epoch 3.
+  params = {s: artifacts.load_trajectory(str(tmp_path), s) for s in (0, 4, 6, 8)}
+  for s in (4, 6, 8):  # The whitening kernel never moves; its bias stops after epoch 3.
     np.testing.assert_array_equal(params[s]['whiten']['kernel'], params[0]['whiten']['kernel'])
-  assert not np.array_equal(params[16]['whiten']['bias'], params[0]['whiten']['bias'])
-  np.testing.assert_array_equal(params[32]['whiten']['bias'], params[24]['whiten']['bias'])
-  assert not np.array_equal(params[32]['head']['kernel'], params[24]['head']['kernel'])
+  assert not np.array_equal(params[4]['whiten']['bias'], params[0]['whiten']['bias'])
+  np.testing.assert_array_equal(params[8]['whiten']['bias'], params[6]['whiten']['bias'])
+  assert not np.array_equal(params[8]['head']['kernel'], params[6]['head']['kernel'])
