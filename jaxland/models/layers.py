@@ -83,13 +83,17 @@ def weight_grad(x, g, kernel_shape, strides, padding, chunk=WEIGHT_GRAD_CHUNK):
   )
 
 
-def _stored_input(x, kernel):
-  """chunked_input(x), computed once into its own buffer (module docstring). The other branch
-  runs only for a NaN kernel and gives NaN, as the convolution would; two identical branches
-  would be folded away."""
+def _stored(x, kernel, layout=lambda x: x):
+  """layout(x), computed once into its own buffer (module docstring). The other branch runs only
+  for a NaN kernel and gives NaN, as the convolution would; two identical branches would be
+  folded away."""
   k = kernel.reshape(-1)[0]
-  chunk = lambda x: chunked_input(x, WEIGHT_GRAD_CHUNK)
-  return lax.cond(k == k, chunk, lambda x: chunk(x) * k.astype(x.dtype), x)
+  return lax.cond(k == k, layout, lambda x: layout(x) * k.astype(x.dtype), x)
+
+
+def _stored_input(x, kernel):
+  """chunked_input(x) in its own buffer."""
+  return _stored(x, kernel, lambda x: chunked_input(x, WEIGHT_GRAD_CHUNK))
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
@@ -145,13 +149,8 @@ def conv_matmul_grad(x, kernel, padding):
   return _conv(x, kernel, (1, 1), padding)
 
 
-def _stored(x, kernel):
-  """x in its own buffer (as _stored_input), so the backward's patch reads recompute nothing."""
-  k = kernel.reshape(-1)[0]
-  return lax.cond(k == k, lambda x: x, lambda x: x * k.astype(x.dtype), x)
-
-
 def _matmul_fwd(x, kernel, padding):
+  # x in its own buffer, so the backward's patch reads recompute nothing.
   return _conv(x, kernel, (1, 1), padding), (_stored(x, lax.stop_gradient(kernel)), kernel)
 
 
