@@ -542,6 +542,29 @@ def test_layers_conv_values_and_gradients_equal_lax_conv(batch, size, cin, cout,
   np.testing.assert_allclose(dw, want, rtol=2e-5, atol=2e-6 * float(jnp.max(jnp.abs(want))))
 
 
+@pytest.mark.parametrize('batch, size, cin, cout, padding', [(5, 8, 3, 4, 1), (4, 7, 2, 3, 0)])
+def test_matmul_backward_conv_equals_lax_conv(batch, size, cin, cout, padding):
+  """layers.conv_matmul (im2col-matmul backward, airbench's option): the same forward, dL/dx and
+  dL/dW as jax.grad of the plain stride-1 convolution (f32)."""
+  from jaxland.models import layers
+
+  rng = np.random.default_rng(1)
+  x = jnp.asarray(rng.normal(size=(batch, size, size, cin)), jnp.float32)
+  w = jnp.asarray(rng.normal(size=(3, 3, cin, cout)) / 3, jnp.float32)
+  pads = ((padding, padding), (padding, padding))
+  target = jnp.asarray(rng.normal(size=_plain_conv(x, w, (1, 1), pads).shape), jnp.float32)
+
+  def loss(conv):
+    return lambda x, w: jnp.sum(jnp.sin(conv(jnp.maximum(x, 0.1 * x), w)) * target)
+
+  fast = jax.jit(jax.value_and_grad(loss(lambda x, w: layers.conv_matmul(x, w, pads)), (0, 1)))
+  plain = jax.jit(jax.value_and_grad(loss(lambda x, w: _plain_conv(x, w, (1, 1), pads)), (0, 1)))
+  got, want = fast(x, w), plain(x, w)
+  np.testing.assert_allclose(got[0], want[0], rtol=1e-6)
+  for g, e in zip(got[1], want[1], strict=True):
+    np.testing.assert_allclose(g, e, rtol=2e-5, atol=2e-6 * float(jnp.max(jnp.abs(e))))
+
+
 def _flax_conv(features, kernel_size, strides, padding, dtype, kernel_init, name=None):
   """jaxland.models.layers.Conv's plain flax twin (what CifarResNet used before it)."""
   import flax.linen as nn
