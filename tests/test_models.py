@@ -332,6 +332,27 @@ def test_dropout_only_in_train_mode():
   assert not np.allclose(train_a, eval_a)
 
 
+@pytest.mark.parametrize('rate, broadcast_dims', [(0.0, ()), (0.3, ()), (0.5, (1, 2))])
+def test_dropout_layer_is_flax_dropout_and_takes_a_traced_rate(rate, broadcast_dims):
+  """The models' Dropout against flax's own nn.Dropout (the oracle) at a python rate, bit for
+  bit; a traced rate (a population member's) gives the same output where 1 - rate is exact."""
+  import flax.linen as nn
+
+  from jaxland.models.mlp import Dropout
+
+  x = jax.random.normal(jax.random.PRNGKey(6), (4, 6, 6, 3))
+  rngs = {'dropout': key(7)}
+
+  def apply(layer):
+    return layer.apply({}, x, rngs=rngs)
+
+  ours = apply(Dropout(rate, broadcast_dims))
+  np.testing.assert_array_equal(ours, apply(nn.Dropout(rate, broadcast_dims, deterministic=False)))
+  if rate in (0.0, 0.5):
+    traced = jax.jit(lambda r: apply(Dropout(r, broadcast_dims)))(jnp.float32(rate))
+    np.testing.assert_array_equal(traced, ours)
+
+
 def test_dropout2d_drops_whole_channels():
   """PyTorch Dropout2d: each (example, channel) map is zeroed or scaled by 1/(1-p) as a whole."""
   model = get_model('convnet', filters=4, dropout2d=0.5)
@@ -542,6 +563,35 @@ def test_layers_conv_values_and_gradients_equal_lax_conv(batch, size, cin, cout,
   np.testing.assert_allclose(dw, want, rtol=2e-5, atol=2e-6 * float(jnp.max(jnp.abs(want))))
 
 
+def test_layers_conv_hvp_and_vmap_equal_lax_conv():
+  """Forward-over-reverse (HVPs) and vmap (populations) through the custom gradient: the same
+  Hessian-vector product and the same per-member gradients as the plain convolution's."""
+  from jaxland.models import layers
+
+  rng = np.random.default_rng(1)
+  x = jnp.asarray(rng.normal(size=(6, 8, 8, 3)), jnp.float32)
+  w = jnp.asarray(rng.normal(size=(3, 3, 3, 4)) / 3, jnp.float32)
+  args = ((1, 1), ((1, 1), (1, 1)))
+
+  def loss(conv):
+    return lambda w, x: jnp.sum(jnp.tanh(conv(x, w, *args)) ** 2)
+
+  def hvp(conv):
+    grad = jax.grad(loss(conv))
+    return jax.jit(lambda w, v: jax.jvp(lambda q: grad(q, x), (w,), (v,))[1])
+
+  v = jnp.asarray(rng.normal(size=w.shape), jnp.float32)
+  want = hvp(_plain_conv)(w, v)
+  np.testing.assert_allclose(
+    hvp(layers.conv)(w, v), want, rtol=1e-4, atol=1e-5 * jnp.abs(want).max()
+  )
+  two = jnp.stack([w, 1.1 * w])
+  batched = jax.jit(jax.vmap(jax.grad(loss(layers.conv)), in_axes=(0, None)))(two, x)
+  for member, weights in enumerate(two):
+    want = jax.grad(loss(_plain_conv))(weights, x)
+    np.testing.assert_allclose(batched[member], want, rtol=1e-4, atol=1e-6)
+
+
 @pytest.mark.parametrize('batch, size, cin, cout, padding', [(5, 8, 3, 4, 1), (4, 7, 2, 3, 0)])
 def test_matmul_backward_conv_equals_lax_conv(batch, size, cin, cout, padding):
   """layers.conv_matmul (im2col-matmul backward, airbench's option): the same forward, dL/dx and
@@ -583,8 +633,8 @@ def _flax_conv(features, kernel_size, strides, padding, dtype, kernel_init, name
 
 def test_cifar_resnet_equals_its_plain_flax_twin(monkeypatch):
   """Same parameter tree and initial values, same train-mode logits and batch statistics, and the
-  same gradients (to float32 rounding) as the ResNet built from nn.Conv; forward-over-reverse
-  (HVPs) and vmap (populations) go through the custom gradient."""
+  same gradients (to float32 rounding) as the ResNet built from nn.Conv (HVPs and vmap through
+  the custom gradient: test_layers_conv_hvp_and_vmap_equal_lax_conv)."""
   from jaxland.models import resnet
 
   model = get_model('resnet8')
@@ -606,9 +656,7 @@ def test_cifar_resnet_equals_its_plain_flax_twin(monkeypatch):
     (value, (logits, stats)), grads = jax.jit(jax.value_and_grad(loss, has_aux=True))(
       variables['params']
     )
-    tangent = jax.tree.map(jnp.ones_like, variables['params'])
-    hvp = jax.jit(lambda p: jax.jvp(lambda q: jax.grad(lambda r: loss(r)[0])(q), (p,), (tangent,)))
-    return value, logits, stats, grads, hvp(variables['params'])[1]
+    return value, logits, stats, grads
 
   fast = results()
   monkeypatch.setattr(resnet, 'Conv', _flax_conv)
@@ -620,12 +668,3 @@ def test_cifar_resnet_equals_its_plain_flax_twin(monkeypatch):
     scale = float(jnp.max(jnp.abs(want))) if want.size else 1.0
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5 * scale)
   monkeypatch.undo()
-
-  # vmap over two parameter sets (a population) equals the two gradients one by one.
-  two = jax.tree.map(lambda p: jnp.stack([p, 1.1 * p]), variables['params'])
-  batched = jax.jit(jax.vmap(jax.grad(lambda p: loss(p)[0])))(two)
-  second = jax.jit(jax.grad(lambda p: loss(p)[0]))(
-    jax.tree.map(lambda p: 1.1 * p, variables['params'])
-  )
-  for got, want in zip(jax.tree.leaves(batched), jax.tree.leaves(second), strict=True):
-    np.testing.assert_allclose(got[1], want, rtol=1e-4, atol=1e-6)

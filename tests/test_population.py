@@ -1,7 +1,8 @@
 """Populations against their oracle, the same members run one by one: per-epoch metrics and final
 params, for an MLP and a BatchNorm CNN, members differing in seeds, learning rate, weight decay,
-repulsion strength and label smoothing, one of them diverging; a population of one equals the
-plain run bit for bit; values never recompile; a stopped population resumes exactly.
+repulsion strength and width, label smoothing and dropout rates, one of them diverging; a
+population of one equals the plain run bit for bit; values never recompile; a stopped population
+resumes exactly.
 
 Tolerance: vmap turns each member's matmuls into one batched matmul, whose float32 sums XLA may
 accumulate in another order; over a few dozen SGD steps that moves params by a few float32 ulps
@@ -35,7 +36,7 @@ def population_config(axes: dict, base=None, mode='zip'):
     node = config.population
     for s in sections:
       node = node[s]
-    node[leaf] = tuple(values)
+    node[leaf] = values if key in population.SETTINGS else tuple(values)
   return config
 
 
@@ -107,8 +108,10 @@ def test_members_zip_product_and_names():
   'axes, message',
   [
     ({'seed': (0, 1, 2), 'optim.learning_rate': (0.1, 0.2)}, 'equal lengths'),
-    ({'repulsion.strength': (1.0, 2.0)}, 'no repulsion section'),
+    ({'repulsion.strength': (1.0, 2.0)}, 'has no repulsion.strength'),
+    ({'model.dropout2d': (0.0, 0.5)}, "model 'mlp'.* has no model.dropout2d"),
     ({'optim.learning_rate': (0.1, float('inf'))}, 'member 1'),
+    ({'seed': (0, 1, 2), 'member_devices': 2}, 'must divide the device count'),
   ],
 )
 def test_a_population_that_cannot_be_one_state_is_one_line(axes, message):
@@ -130,20 +133,56 @@ def test_mlp_members_in_seed_lr_wd_and_smoothing_with_one_diverging(tmp_path):
   assert list(statuses.values()) == ['done', 'done', 'diverged']
 
 
-def test_batchnorm_cnn_members(tmp_path):
+def test_batchnorm_cnn_members_with_their_own_dropout_rates(tmp_path):
+  # Rates whose keep probability 1 - r is exact in float32, so that a member's traced rate and
+  # the run alone's python one scale by the same number and draw the same mask.
   base = {'model.name': 'convnet', 'model.num_conv_layers': 1, 'model.filters': 4}
   base |= {'model.kernel_size': 3, 'model.batch_norm': True, 'model.hidden_sizes': (16,)}
-  check_members_equal_sequential(
-    population_config({'init_seed': (0, 1), 'data_seed': (5, 6)}, base), tmp_path
-  )
+  axes = {'init_seed': (0, 1), 'data_seed': (5, 6)}
+  axes |= {'model.dropout': (0.0, 0.5), 'model.dropout2d': (0.25, 0.0)}
+  check_members_equal_sequential(population_config(axes, base), tmp_path)
 
 
-def test_repulsion_strength_members_with_anchors(tmp_path):
-  base = {'repulsion.enabled': True, 'repulsion.anchor_epochs': (1,), 'repulsion.width': 1.0}
+def test_repulsion_strength_and_width_members_with_anchors(tmp_path):
+  base = {'repulsion.enabled': True, 'repulsion.anchor_epochs': (1,)}
   base |= {'repulsion.snapshot_epochs': (1,)}
-  check_members_equal_sequential(
-    population_config({'repulsion.strength': (0.0, 10.0)}, base), tmp_path
-  )
+  axes = {'repulsion.strength': (0.0, 10.0, 10.0), 'repulsion.width': (1.0, 1.0, 2.0)}
+  pop_dir = check_members_equal_sequential(population_config(axes, base), tmp_path)
+  widths = [
+    [r['optim/repulsion_width'] for r in records(pop_dir / name) if 'optim/repulsion_width' in r]
+    for name in population.member_names(population_config(axes, base))
+  ]
+  assert [set(w) for w in widths] == [{1.0}, {1.0}, {2.0}]  # Each member pushed with its own.
+
+
+def test_members_split_over_a_member_data_mesh_of_8_devices(tmp_path):
+  # 4 members over 4 rows of 2 devices (conftest gives the session 8 CPU devices): each member's
+  # state lives on its own row, and each trains as it does alone on all 8 (its batch split over
+  # 2 devices instead of 8: the per-device sums regroup, within the tolerance above).
+  axes = {'seed': (0, 1, 2, 3), 'optim.learning_rate': (0.05, 0.1, 0.05, 0.1)}
+  config = population_config(axes)
+  config.population.member_devices = 4
+  assert jax.device_count() == 8
+  people = [
+    population.Member(i, name, population.member_config(config, m), str(tmp_path / name))
+    for i, (name, m) in enumerate(
+      zip(population.member_names(config), population.members(config), strict=True)
+    )
+  ]
+  run = population._build(config, people)
+  assert dict(run.mesh.shape) == {'member': 4, 'data': 2}
+  for leaf in jax.tree.leaves(run.state):
+    rows = [sorted(d.id for d in devices) for _, devices in _rows(leaf)]
+    assert len(rows) == 4 and all(len(r) == 2 for r in rows), rows
+  check_members_equal_sequential(config, tmp_path)
+
+
+def _rows(array):
+  """[(member index, devices holding it)] of a member-sharded array."""
+  held = {}
+  for device, index in array.sharding.devices_indices_map(array.shape).items():
+    held.setdefault(index[0].start or 0, set()).add(device)
+  return sorted(held.items())
 
 
 def test_a_population_of_one_is_the_plain_run_bit_for_bit(tmp_path):

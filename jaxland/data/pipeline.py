@@ -2,7 +2,9 @@
 
 Everything here has static shapes. The order of epoch e is a pure function of (seed, e), so a run's
 batch sequence can be recomputed (or saved) anywhere: on the host for replay studies, or inside jit.
-The global batch is sharded over a ('data',) mesh; the splits are replicated on every device.
+The global batch is sharded over a ('data',) mesh; the splits are replicated on every device. A
+population (train.population) may add a 'member' axis: members over it, each one's batch over
+'data'.
 """
 
 import functools
@@ -15,6 +17,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 DATA_AXIS = 'data'
+MEMBER_AXIS = 'member'
 
 
 class Augment(NamedTuple):
@@ -62,6 +65,18 @@ def make_mesh(devices=None) -> Mesh:
   return Mesh(np.asarray(devices), (DATA_AXIS,))
 
 
+def make_member_mesh(member_devices: int, devices=None) -> Mesh:
+  """A 2-D ('member', 'data') mesh: population members split over `member_devices` rows of it,
+  each member's batch over the devices of a row."""
+  devices = np.asarray(jax.devices() if devices is None else list(devices))
+  return Mesh(devices.reshape(member_devices, -1), (MEMBER_AXIS, DATA_AXIS))
+
+
+def member_sharding(mesh: Mesh) -> NamedSharding:
+  """Leading (member) axis split over 'member' (replicated where the mesh has no such axis)."""
+  return NamedSharding(mesh, P(MEMBER_AXIS if MEMBER_AXIS in mesh.axis_names else None))
+
+
 def batch_sharding(mesh: Mesh) -> NamedSharding:
   """Leading (batch) axis split over 'data'."""
   return NamedSharding(mesh, P(DATA_AXIS))
@@ -74,11 +89,11 @@ def replicated(mesh: Mesh) -> NamedSharding:
 
 def check_batch_size(batch_size: int, mesh: Mesh, key: str = 'data.batch_size') -> None:
   """Raises ValueError, naming config key `key`, unless batch_size splits evenly over the mesh."""
-  n = mesh.devices.size
+  n = mesh.shape[DATA_AXIS]
   if batch_size <= 0 or batch_size % n:
     raise ValueError(
-      f'config.{key}={batch_size} must be a positive multiple of the device count {n} '
-      f'(the global batch is split evenly across devices)'
+      f'config.{key}={batch_size} must be a positive multiple of the data-parallel device count '
+      f'{n} (the global batch is split evenly across devices)'
     )
 
 

@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxland.models.mlp import (
+  Dropout,
   activation_fn,
   batch_norm,
   check_bn_momentum,
@@ -108,12 +109,12 @@ class ConvNet(nn.Module):
       if min(x.shape[1:3]) >= self.pool_size:
         window = (self.pool_size, self.pool_size)
         x = nn.max_pool(x, window, strides=window)  # Floors odd sizes, as PyTorch's MaxPool2d.
-      x = nn.Dropout(self.dropout2d, broadcast_dims=(1, 2), deterministic=not train)(x)
+      x = Dropout(self.dropout2d, broadcast_dims=(1, 2), deterministic=not train)(x)
     x = x.reshape((x.shape[0], -1))
     for width in self.hidden_sizes:
       x = torch_dense(x, int(width), self.dtype)
       if self.batch_norm:
         x = batch_norm(x, train, self.bn_momentum, self.dtype)
       x = act(x)
-      x = nn.Dropout(self.dropout, deterministic=not train)(x)
+      x = Dropout(self.dropout, deterministic=not train)(x)
     return torch_dense(x, self.num_classes, jnp.float32)

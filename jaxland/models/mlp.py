@@ -61,9 +61,10 @@ def activation_fn(name: str) -> Callable[[jax.Array], jax.Array]:
   return ACTIVATIONS[name]
 
 
-def check_rate(key: str, rate: float) -> None:
-  """Raises ValueError unless the dropout rate `rate` lies in [0, 1)."""
-  if not 0.0 <= rate < 1.0:
+def check_rate(key: str, rate) -> None:
+  """Raises ValueError unless the dropout rate `rate` lies in [0, 1) (a traced rate, a population
+  member's, was checked as a number in its config)."""
+  if isinstance(rate, (int, float)) and not 0.0 <= rate < 1.0:
     raise ValueError(f'{key} must be in [0, 1), got {rate!r}')
 
 
@@ -84,6 +85,29 @@ def torch_dense(
     features, dtype=dtype, bias_init=torch_default_bias_init(x.shape[-1]), name=name, **kw
   )
   return dense(x)
+
+
+class Dropout(nn.Module):
+  """flax's nn.Dropout (same 'dropout' rng, mask and 1/keep scaling, bit for bit at a python
+  rate) whose rate may also be a traced value: populations vmap one model over members' rates.
+  A traced rate always draws its mask (rate 0 keeps every unit and divides by exactly 1)."""
+
+  rate: Any
+  broadcast_dims: Sequence[int] = ()
+  deterministic: bool = False
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    static = isinstance(self.rate, (int, float))
+    if self.deterministic or (static and self.rate == 0.0):
+      return x
+    keep = 1.0 - self.rate
+    shape = list(x.shape)
+    for dim in self.broadcast_dims:
+      shape[dim] = 1
+    mask = jax.random.bernoulli(self.make_rng('dropout'), p=keep, shape=shape)
+    mask = jnp.broadcast_to(mask, x.shape)
+    return jax.lax.select(mask, x / keep, jnp.zeros_like(x))
 
 
 def batch_norm(x: jax.Array, train: bool, momentum: float, dtype: Any, name=None) -> jax.Array:
@@ -121,5 +145,5 @@ class MLP(nn.Module):
       if self.batch_norm:
         x = batch_norm(x, train, self.bn_momentum, self.dtype)
       x = act(x)
-      x = nn.Dropout(self.dropout, deterministic=not train)(x)
+      x = Dropout(self.dropout, deterministic=not train)(x)
     return torch_dense(x, self.num_classes, jnp.float32)

@@ -10,6 +10,7 @@ from jaxland.optim.repulsion import (
   kernel_mask,
   repulsion,
   repulsion_state,
+  set_kernel,
 )
 from jaxland.optim.schedules import SCHEDULES, make_schedules
 
@@ -27,5 +28,6 @@ __all__ = [
   'repulsion',
   'repulsion_state',
   'set_hparam',
+  'set_kernel',
   'uses_repulsion',
 ]

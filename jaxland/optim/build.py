@@ -21,7 +21,8 @@ Every hyperparameter below is injected (optax.inject_hyperparams) as a schedule 
 `current_hparams(opt_state)` reads the values the last update applied (schedule(0) before any),
 `set_hparam(opt_state, name, value)` pins one from the next update on (None: back to the
 schedule); both work inside jit without retracing. Names: learning_rate, momentum,
-weight_decay, decoupled_weight_decay, and repulsion_strength when repulsion is used.
+weight_decay, decoupled_weight_decay, and repulsion_strength and repulsion_width when repulsion
+is used.
 """
 
 import inspect
@@ -111,6 +112,7 @@ def hyperparameter_fns(config, steps_per_epoch, total_steps) -> dict:
   }
   if uses_repulsion(config):
     fns['repulsion_strength'] = _constant(r.strength if r.enabled else 0.0)
+    fns['repulsion_width'] = _constant(r.width)
   return fns
 
 
@@ -133,7 +135,9 @@ def make_optimizer(
     txs.append(optax.add_decayed_weights(h['weight_decay']))
     if use_rep:
       txs.append(
-        repulsion_lib.repulsion(h['repulsion_strength'], r.width, r.capacity, r.mode, MASKS[r.mask])
+        repulsion_lib.repulsion(
+          h['repulsion_strength'], h['repulsion_width'], r.capacity, r.mode, MASKS[r.mask]
+        )
       )
     if o.name == 'sgd':
       txs.append(optax.trace(decay=h['momentum'], nesterov=bool(o.nesterov)))

@@ -207,7 +207,7 @@ def _push_used(params, state, width, mode, updates):
 
 def repulsion(
   strength: float | jax.Array,
-  width: float,
+  width: float | jax.Array,
   capacity: int,
   mode: str = 'sum',
   mask: Any | Callable[[Any], Any] | None = None,
@@ -216,7 +216,7 @@ def repulsion(
 
   Args:
     strength: s >= 0; may be a traced value (inject_hyperparams). 0 leaves updates untouched.
-    width: σ of the RBF kernel (the thesis' σ² = 100 is width 10).
+    width: σ > 0 of the RBF kernel (the thesis' σ² = 100 is width 10); may be traced too.
     capacity: anchor slots kept in the state (fixed so adding an anchor never recompiles).
     mode: 'sum' | 'merged' | 'l2'.
     mask: None (all leaves), a pytree (or prefix) of bools, or a callable params -> such a pytree;
@@ -224,7 +224,7 @@ def repulsion(
   """
   if mode not in MODES:
     raise ConfigError('repulsion.mode', mode, f'choose from {list(MODES)}')
-  if not width > 0:
+  if isinstance(width, (int, float)) and not width > 0:
     raise ConfigError('repulsion.width', width, 'must be > 0')
   if int(capacity) != capacity or capacity < 1:
     raise ConfigError('repulsion.capacity', capacity, 'must be an int >= 1')
@@ -248,7 +248,9 @@ def repulsion(
   def update_fn(updates, state, params=None):
     if params is None:
       raise ValueError(NO_PARAMS_MSG)
-    state = state._replace(strength=jnp.asarray(strength, jnp.float32))
+    state = state._replace(
+      strength=jnp.asarray(strength, jnp.float32), width=jnp.asarray(width, jnp.float32)
+    )
     if isinstance(strength, (int, float)) and strength == 0:
       return updates, state
 
@@ -286,6 +288,17 @@ def _replace_state(opt_state, fn):
     lambda x: fn(x) if isinstance(x, RepulsionState) else x,
     opt_state,
     is_leaf=lambda x: isinstance(x, RepulsionState),
+  )
+
+
+def set_kernel(opt_state, strength, width):
+  """The strength and width the state reports before its first update (anchor_metrics reads
+  them; each update writes the values it applied): for tabled chains, whose init reads 0."""
+  return _replace_state(
+    opt_state,
+    lambda st: st._replace(
+      strength=jnp.asarray(strength, jnp.float32), width=jnp.asarray(width, jnp.float32)
+    ),
   )
 
 

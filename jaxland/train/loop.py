@@ -83,8 +83,11 @@ def schedule_steps(config, num_train: int) -> tuple[int, int]:
   return steps_per_epoch, total
 
 
-def build_run(config, workdir: str, writer: RunWriter | None, mesh=None, dataset=None) -> Run:
-  """Loads data onto the device, builds model, optimizer and a fresh state (over all devices)."""
+def build_run(
+  config, workdir: str, writer: RunWriter | None, mesh=None, dataset=None, fresh_state=True
+) -> Run:
+  """Loads data onto the device, builds model, optimizer and a fresh state (over all devices;
+  fresh_state=False leaves run.state None, for a caller that makes its own, as populations do)."""
   dataset = data.load_dataset(config.data) if dataset is None else dataset
   logging.info('Data: %s', dataset.source)
   print(f'[jaxland] data: {dataset.name}: {dataset.source}', flush=True)
@@ -93,13 +96,13 @@ def build_run(config, workdir: str, writer: RunWriter | None, mesh=None, dataset
   model = models.from_config(config.model, dataset.num_classes)
   steps_per_epoch, total_steps = schedule_steps(config, len(dataset.train[1]))
   tx = build.make_optimizer(config, steps_per_epoch, total_steps)
-  init_seed, data_seed = artifacts.seeds(config)
-  input_shape = dataset.train[0].shape[1:]
-  state = state_lib.create_train_state(
-    model, tx, input_shape, init_seed, data_seed, init_data(dataset)
-  )
   run = Run(config, workdir, dataset, model, tx, mesh, writer, steps_per_epoch, total_steps)
-  run.state = pipeline.put_global(state, replicated)
+  if fresh_state:
+    init_seed, data_seed = artifacts.seeds(config)
+    state = state_lib.create_train_state(
+      model, tx, dataset.train[0].shape[1:], init_seed, data_seed, init_data(dataset)
+    )
+    run.state = pipeline.put_global(state, replicated)
   run.device_data = {
     split: pipeline.put_global(arrays, replicated)
     for split, arrays in (('train', dataset.train), ('val', dataset.val), ('test', dataset.test))

@@ -1,15 +1,17 @@
 """Populations: P runs that differ only in values, trained as one state with a leading member axis.
 
 `config.population` names the values that vary (seeds, learning rate and any schedule knob,
-momentum, weight decay, repulsion strength, label smoothing), zipped or crossed. The members share
-model, data, shapes and schedule form, so one jitted `jax.vmap` of the loop's own train step
-trains them all: each member has its own weights, optimizer state and hyperparameters (tables of
-the values its own schedule gives at every step), BatchNorm statistics, dropout and augmentation
-keys, batch order (a per-member gather from the one device-resident dataset) and repulsion
-anchors. A member that diverges or stops early is frozen (its updates masked) while the others go
-on. Each member keeps an ordinary run directory (config.json with its own values, status,
-summary, metrics.jsonl, checkpoints), so every task reads it like a sequential run, and a stopped
-population resumes from its members' checkpoints.
+momentum, weight decay, repulsion strength and width, label smoothing, dropout rates), zipped or
+crossed. The members share model, data, shapes and schedule form, so one jitted `jax.vmap` of the
+loop's own train step trains them all: each member has its own weights, optimizer state and
+hyperparameters (tables of the values its own schedule gives at every step), BatchNorm
+statistics, dropout and augmentation keys, batch order (a per-member gather from the one
+device-resident dataset) and repulsion anchors. On several devices the member axis may be split
+over the rows of a ('member', 'data') mesh (`member_devices`). A member that diverges or stops
+early is frozen (its updates masked) while the others go on. Each member keeps an ordinary run
+directory (config.json with its own values, status, summary, metrics.jsonl, checkpoints), so every
+task reads it like a sequential run, and a stopped population resumes from its members'
+checkpoints.
 """
 
 import copy
@@ -25,7 +27,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from jaxland import validation
+from jaxland import models, optim, validation
 from jaxland.data import pipeline
 from jaxland.optim import build
 from jaxland.output import progress as progress_lib
@@ -37,6 +39,7 @@ from jaxland.train import loop
 from jaxland.train import state as state_lib
 
 MODES = ('zip', 'product')
+SETTINGS = ('mode', 'names', 'member_root', 'member_devices')  # config.population's non-axes.
 # The values a member may change: dotted config keys (schedule knobs: any float of optim.schedule).
 VARYING = (
   'seed',
@@ -47,8 +50,13 @@ VARYING = (
   'optim.weight_decay',
   'optim.decoupled_weight_decay',
   'repulsion.strength',
+  'repulsion.width',
   'train.label_smoothing',
+  'model.dropout',
+  'model.dropout2d',
 )
+# The values the train step takes as arguments (the optimizer's are tables in its state).
+STEP_VALUES = ('train.label_smoothing', 'model.dropout', 'model.dropout2d')
 SCHEDULE_KNOBS = (
   'eta_min',
   'gamma',
@@ -69,6 +77,9 @@ def defaults() -> ml_collections.ConfigDict:
   p.mode = 'zip'  # zip: the i-th value of every axis together | product: every combination.
   p.names = ()  # Member run-dir names ('' = made of the varied values, as sweep points).
   p.member_root = ''  # Folder of the member run dirs ('' = the population's workdir).
+  # Devices the member axis is split over: a ('member', 'data') mesh of member_devices rows, each
+  # member's batch split over a row (1: every device holds every member, as a plain run's mesh).
+  p.member_devices = 1
   for key in VARYING:
     *sections, leaf = key.split('.')
     node = p
@@ -91,7 +102,7 @@ def axes(config) -> dict:
     for k, v in node.items():
       if isinstance(v, ml_collections.ConfigDict):
         walk(v, f'{prefix}{k}.')
-      elif k not in ('mode', 'names', 'member_root') and tuple(v):
+      elif k not in SETTINGS and tuple(v):
         flat[f'{prefix}{k}'] = tuple(v)
 
   walk(config.population, '')
@@ -101,7 +112,6 @@ def axes(config) -> dict:
 def validate_section(config, num_devices: int = 1) -> None:
   """ConfigError for a population that cannot train as one state (jaxland.config then checks
   each member as a run of its own)."""
-  del num_devices
   found = axes(config)
   if not found:
     return
@@ -110,11 +120,34 @@ def validate_section(config, num_devices: int = 1) -> None:
   lengths = {len(vals) for vals in found.values()}
   if config.population.mode == 'zip' and len(lengths) > 1:
     v.fail('population', {k: len(x) for k, x in found.items()}, 'zipped axes need equal lengths')
-  if any(k.startswith('repulsion.') for k in found) and 'repulsion' not in config:
-    v.fail('population.repulsion', found, 'the config has no repulsion section')
+  for key, values in found.items():
+    if not _settable(config, key):
+      v.fail(f'population.{key}', values, f'the config (model {config.model.name!r}) has no {key}')
+  count = len(members(config))
+  v.integer(config, 'population.member_devices', 1)
+  split = config.population.member_devices
+  if num_devices % split or count % split:
+    v.fail(
+      'population.member_devices',
+      split,
+      f'must divide the device count ({num_devices}) and the member count ({count})',
+    )
   names = tuple(config.population.names)
-  if names and len(names) != len(members(config)):
-    v.fail('population.names', names, f'one name per member ({len(members(config))})')
+  if names and len(names) != count:
+    v.fail('population.names', names, f'one name per member ({count})')
+
+
+def _settable(config, key: str) -> bool:
+  """Whether a member can set `key`: a key of the config, or a field of its model (a model
+  default the config leaves unspelled, e.g. a ConvNet's dropout2d)."""
+  section, _, leaf = key.rpartition('.')
+  if section == 'model':
+    return leaf in models.allowed_kwargs(config.model.name)
+  try:
+    value(config, key)
+  except (KeyError, AttributeError):
+    return False
+  return True
 
 
 def may_vary(key: str) -> bool:
@@ -188,7 +221,7 @@ def member_config(config, overrides: dict):
     node = member
     for section in sections:
       node = node[section]
-    node[leaf] = type(node[leaf])(value) if isinstance(node[leaf], float) else value
+    node[leaf] = type(node[leaf])(value) if isinstance(node.get(leaf), float) else value
   member.lock()
   return member
 
@@ -263,7 +296,8 @@ def train(config, workdir: str, callbacks_for=lambda config: []) -> dict:
 def _build(config, people):
   """The shared run (data, model, mesh, eval functions), the population tx and stacked state."""
   base = people[0].config
-  run = loop.build_run(base, '', writer=None)
+  mesh = pipeline.make_member_mesh(config.population.member_devices)
+  run = loop.build_run(base, '', writer=None, mesh=mesh, fresh_state=False)
   spe, total = run.steps_per_epoch, run.total_steps
   tables = _tables([m.config for m in people], spe, total)
   tx = build.make_optimizer(base, spe, total, tabled=True)
@@ -279,9 +313,12 @@ def _build(config, people):
   opt_state = stacked.opt_state
   for name, table in tables.items():
     opt_state = build.set_table(opt_state, name, table)
+  if 'repulsion_width' in tables:
+    first = {k: tables[f'repulsion_{k}'][:, 0] for k in ('strength', 'width')}
+    opt_state = optim.set_kernel(opt_state, **first)
   stacked = stacked.replace(opt_state=opt_state)
   run.tx = tx
-  run.state = pipeline.put_global(stacked, pipeline.replicated(run.mesh))
+  run.state = pipeline.put_global(stacked, pipeline.member_sharding(run.mesh))
   return run
 
 
@@ -293,11 +330,28 @@ def _put(tree, i: int, value):
   return jax.tree.map(lambda x, v: x.at[i].set(v), tree, value)
 
 
+def _step_values(config) -> dict:
+  """{key: float32 [P]} of the STEP_VALUES the members vary (the others stay static)."""
+  found = axes(config)
+  return {
+    k: jnp.asarray([m[k] for m in members(config)], jnp.float32) for k in STEP_VALUES if k in found
+  }
+
+
+def _step_kwargs(run, values: dict) -> dict:
+  """The train step's keyword arguments for one member's (traced) step values."""
+  kwargs = {}
+  if 'train.label_smoothing' in values:
+    kwargs['label_smoothing'] = values['train.label_smoothing']
+  fields = {k.split('.', 1)[1]: x for k, x in values.items() if k.startswith('model.')}
+  if fields:  # The one model, with this member's traced dropout rates.
+    kwargs['model'] = run.model.clone(**fields)
+  return kwargs
+
+
 def _population_step(run, config):
   """jit(vmap(the loop's train step)) over members, updates masked for frozen members."""
-  smoothing = float(config.train.label_smoothing)  # Static unless members vary it.
-  if 'train.label_smoothing' in axes(config):
-    smoothing = jnp.asarray([m['train.label_smoothing'] for m in members(config)], jnp.float32)
+  values = _step_values(config)
   step_fn = loop.train_step_fn(run)
 
   if len(members(config)) == 1:  # The plain run's own compiled step, on the one member (a lone
@@ -306,27 +360,27 @@ def _population_step(run, config):
       plain(_slice(state, 0), images, labels, idx[0])
     )
 
-  def member(state, images, labels, epoch_idx, alive, label_smoothing):
-    new, metrics = step_fn(state, images, labels, epoch_idx, label_smoothing=label_smoothing)
+  def member(state, images, labels, epoch_idx, alive, values):
+    new, metrics = step_fn(state, images, labels, epoch_idx, **_step_kwargs(run, values))
     return jax.tree.map(lambda n, o: jnp.where(alive, n, o), new, state), metrics
 
-  def free(state, images, labels, epoch_idx, alive, label_smoothing):
+  def free(state, images, labels, epoch_idx, alive, values):
     del alive  # Every member trains: no masking (it costs a copy of the state per step).
-    return step_fn(state, images, labels, epoch_idx, label_smoothing=label_smoothing)
+    return step_fn(state, images, labels, epoch_idx, **_step_kwargs(run, values))
 
-  in_axes = (0, None, None, 0, 0, None if isinstance(smoothing, float) else 0)
+  in_axes = (0, None, None, 0, 0, 0)
   masked, unmasked = (
     jax.jit(
-      jax.vmap(fn, in_axes=in_axes),
+      jax.vmap(fn, in_axes=in_axes, spmd_axis_name=pipeline.MEMBER_AXIS),
       donate_argnums=(0,),
-      out_shardings=pipeline.replicated(run.mesh),
+      out_shardings=pipeline.member_sharding(run.mesh),
     )
     for fn in (member, free)
   )
 
   def take(state, images, labels, idx, alive):
     fn = unmasked if bool(np.all(alive)) else masked
-    return fn(state, images, labels, idx, alive, smoothing)
+    return fn(state, images, labels, idx, alive, values)
 
   return take
 
@@ -342,7 +396,7 @@ def _orders(run, people):
   fn = jax.jit(
     jax.vmap(pipeline.epoch_batches, in_axes=(0, None, None, None)),
     static_argnums=(2, 3),
-    out_shardings=pipeline.replicated(run.mesh),
+    out_shardings=pipeline.member_sharding(run.mesh),
   )
   return lambda epoch: fn(seeds, epoch, n, batch)
 
@@ -357,7 +411,8 @@ def _evaluate_all(run):
       plain = run.eval_fns[split]
       fns[split] = lambda p, b, plain=plain: _expanded(plain(_slice(p, 0), _slice(b, 0)))
     else:
-      fns[split] = jax.jit(jax.vmap(loop.split_eval_fns(run, images, labels)[0]))
+      sums = loop.split_eval_fns(run, images, labels)[0]
+      fns[split] = jax.jit(jax.vmap(sums, spmd_axis_name=pipeline.MEMBER_AXIS))
 
   def evaluate(params, batch_stats):
     out = {}
@@ -405,7 +460,7 @@ def _restore(run, people) -> int:
     )
   common = next(iter(steps_of.values()), 0)
   stacked = jax.tree.map(lambda *xs: np.stack(xs), *jax.device_get(states))
-  run.state = pipeline.put_global(stacked, pipeline.replicated(run.mesh))
+  run.state = pipeline.put_global(stacked, pipeline.member_sharding(run.mesh))
   for m in people:
     if m.status == 'running':
       m.writer.resume(common)

@@ -1,6 +1,6 @@
 """The strength x seed study of strength.md again, as ONE population (12 members: strengths 0, 1,
 10, 100 x seeds 0, 1, 2; strength 0 is the virtual-anchor baseline), against the recorded
-sequential table: population.md, population.json.
+sequential table and the same members run alone now: population.md, population.json.
 
 Run:  nice -n 5 .venv/bin/python results/distance/population.py [--smoke]
 (the runs go to runs/distance/population/; --smoke: the smoke protocol of experiments.py)
@@ -12,6 +12,7 @@ import os
 import sys
 import time
 
+import jax
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -21,6 +22,8 @@ import experiments as ex  # noqa: E402
 
 from jaxland import tasks  # noqa: E402
 from jaxland.output import metrics  # noqa: E402
+from jaxland.rundir import checkpoints  # noqa: E402
+from jaxland.train import population  # noqa: E402
 
 STRENGTHS, SEEDS = (0.0, 1.0, 10.0, 100.0), (0, 1, 2)
 LABELS = {0.0: 'none (virtual anchor)', 1.0: 's = 1', 10.0: 's = 10', 100.0: 's = 100'}
@@ -64,56 +67,117 @@ def mean_std(values, digits):
   return f'{v.mean():.{digits}f} ± {v.std(ddof=1):.{digits}f}'
 
 
+def cells(root: str) -> dict:
+  """{strength label: [mean ± std over seeds of each COLUMN]} of the runs under `root`."""
+  table = {}
+  for s in STRENGTHS:
+    dirs = [os.path.join(root, f'{"none" if s == 0 else f"s{s:g}"}_s{seed}') for seed in SEEDS]
+    table[LABELS[s]] = [
+      mean_std([epoch_value(d, key, e) for d in dirs], 4 if 'accuracy' in key else 2)
+      for key, e in COLUMNS
+    ]
+  return table
+
+
+def relative_param_difference(a: str, b: str) -> float:
+  """|θa - θb| / |θb| of two runs' final params (the size of the reassociation drift)."""
+  pa, pb = (
+    np.concatenate([x.ravel() for x in jax.tree.leaves(checkpoints.load_params(d)[0])])
+    for d in (a, b)
+  )
+  return float(np.linalg.norm(pa - pb) / np.linalg.norm(pb))
+
+
 def main():
   parser = argparse.ArgumentParser()
   parser.add_argument('--smoke', action='store_true')
   args = parser.parse_args()
   out = ex.smoke() if args.smoke else HERE
   root = os.path.join(ex.RUNS_DIR, 'population')
-  config = population_config(os.path.join(root, 'members'))
+  alone_root = os.path.join(ex.RUNS_DIR, 'population_alone')
+  members_root = os.path.join(root, 'members')
+  config = population_config(members_root)
+  names = population.member_names(config)
+  # The oracle first, on this machine (the population's own load must not slow it): each member
+  # run alone, in this process, one after the other.
+  t0 = time.time()
+  for name, overrides in zip(names, population.members(config), strict=True):
+    alone = population.member_config(config, overrides)
+    alone.unlock()
+    alone.overwrite = True
+    alone.lock()
+    tasks.run(alone, os.path.join(alone_root, name))
+  alone_seconds = time.time() - t0
+  config.unlock()
+  config.overwrite = True
+  config.lock()
   t0 = time.time()
   summary = tasks.run(config, root)
   seconds = time.time() - t0
-  table, old = {}, recorded()
-  for s in STRENGTHS:
-    dirs = [
-      os.path.join(root, 'members', f'{"none" if s == 0 else f"s{s:g}"}_s{seed}') for seed in SEEDS
-    ]
-    table[LABELS[s]] = [
-      mean_std([epoch_value(d, key, e) for d in dirs], 4 if 'accuracy' in key else 2)
-      for key, e in COLUMNS
-    ]
+  table, alone_table, old = cells(members_root), cells(alone_root), recorded()
   # strength.md's columns: acc@6, min 7-12, drop, acc@36, d@7, d@9, d@12, d@36.
   recorded_cells = {k: [v[3], v[4], v[7]] for k, v in old.items()}
-  same = {k: table[k] == recorded_cells.get(k) for k in table}
+  drift = {
+    name: relative_param_difference(
+      os.path.join(members_root, name), os.path.join(alone_root, name)
+    )
+    for name in names
+  }
   result = {
     'command': 'nice -n 5 .venv/bin/python results/distance/population.py',
+    'hardware': f'{os.cpu_count()} CPUs ({cpu_model()}), jax {jax.__version__}',
     'members': summary.get('members'),
     'population_seconds': seconds,
+    'alone_seconds': alone_seconds,
     'columns': [f'{k} at epoch {e}' for k, e in COLUMNS],
     'population': table,
+    'alone_now': alone_table,
     'recorded_sequential': recorded_cells,
-    'identical_to_4_decimals': same,
+    'identical_to_alone_now': {k: table[k] == alone_table[k] for k in table},
+    'identical_to_recorded': {k: table[k] == recorded_cells.get(k) for k in table},
+    'final_param_relative_l2_to_alone': drift,
     'load_average': os.getloadavg(),
   }
   with open(os.path.join(out, 'population.json'), 'w') as f:
     json.dump(result, f, indent=1)
+  with open(os.path.join(out, 'population.md'), 'w') as f:
+    f.write(render(result))
+  print(render(result))
+
+
+def cpu_model() -> str:
+  for line in open('/proc/cpuinfo'):
+    if line.startswith('model name'):
+      return line.split(':', 1)[1].strip()
+  return 'unknown CPU'
+
+
+def render(result: dict) -> str:
+  """population.md from population.json's data."""
+  seconds, alone = result['population_seconds'], result['alone_seconds']
+  drift = result['final_param_relative_l2_to_alone'].values()
   lines = [
     '# The strength x seed study as one population',
     '',
-    f'`{result["command"]}`: 12 members (strengths 0, 1, 10, 100 x seeds 0, 1, 2) trained as one',
-    f'jitted, vmapped step in {seconds:.0f} s (load {os.getloadavg()[0]:.1f}, 2-core CPU).',
-    "Mean ± std over seeds; the sequential numbers are strength.md's (63 runs, one process each).",
+    f'`{result["command"]}` ({result["hardware"]}; load {result["load_average"][0]:.1f}): 12',
+    'members (strengths 0, 1, 10, 100 x seeds 0, 1, 2) trained as one jitted, vmapped step in',
+    f'{seconds:.0f} s, against {alone:.0f} s for the same 12 runs alone, one after the other in',
+    f'one process before it ({alone / seconds:.2f}x; not interleaved). Mean ± std over seeds: the',
+    'population, the same members run alone now on this machine (the oracle), and the recorded',
+    'sequential numbers of strength.md (another machine: they do not rerun bit for bit here).',
+    f'Final params, population member against the same run alone: relative L2 {min(drift):.1e}',
+    f'to {max(drift):.1e}.',
     '',
-    '| strength | ' + ' | '.join(result['columns']) + ' | same as sequential |',
+    '| strength | ' + ' | '.join(result['columns']) + ' | same as alone now |',
     '|---|' + '---|' * (len(COLUMNS) + 1),
   ]
-  for k in table:
-    lines.append(f'| {k} | ' + ' | '.join(table[k]) + f' | {"yes" if same[k] else "no"} |')
-    lines.append('| (sequential) | ' + ' | '.join(recorded_cells.get(k, ['-'] * 3)) + ' | |')
-  with open(os.path.join(out, 'population.md'), 'w') as f:
-    f.write('\n'.join(lines) + '\n')
-  print('\n'.join(lines))
+  for k, row in result['population'].items():
+    same = 'yes' if result['identical_to_alone_now'][k] else 'no'
+    lines.append(f'| {k} | ' + ' | '.join(row) + f' | {same} |')
+    lines.append('| (alone now) | ' + ' | '.join(result['alone_now'][k]) + ' | |')
+    recorded_row = result['recorded_sequential'].get(k, ['-'] * len(COLUMNS))
+    lines.append('| (recorded) | ' + ' | '.join(recorded_row) + ' | |')
+  return '\n'.join(lines) + '\n'
 
 
 if __name__ == '__main__':
