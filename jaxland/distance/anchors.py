@@ -30,7 +30,8 @@ def _tree_distance(a, b):
 
 
 class AnchorCallback(callbacks.Callback):
-  """Sets anchors, saves snapshots and logs distances (module docstring). `traces` counts traces."""
+  """Sets anchors, saves snapshots and logs distances (module docstring). `traces` counts the
+  traces of its jitted functions (shared by every callback of the same model and data)."""
 
   def __init__(self, config):
     self.config = config
@@ -72,7 +73,8 @@ class AnchorCallback(callbacks.Callback):
     return scalars
 
   def _build(self, run):
-    """Jits the anchor write and the probe once (replicated outputs, so nothing recompiles)."""
+    """The initial params, and the anchor write and probe, jitted once (replicated outputs, so
+    nothing recompiles)."""
     self._replicated = pipeline.replicated(run.mesh)
     if run.step == 0:  # A fresh state holds the initial weights (copied: steps donate them).
       self._init_params = jax.tree.map(jnp.copy, run.state.params)
@@ -83,29 +85,10 @@ class AnchorCallback(callbacks.Callback):
       )
       self._init_params = pipeline.put_global(init, self._replicated)
     self._train_data = run.device_data['train']
-    model, mean, std = run.model, run.dataset.mean, run.dataset.std
-    idx = jnp.arange(min(self.config.data.batch_size, len(run.dataset.train[1])))
-    with_anchors = self.repulsion
-
-    def add(opt_state, params):
-      self.traces['add_anchor'] += 1
-      return add_anchor(opt_state, params)
-
-    def probe(state, images, labels, init_params):
-      self.traces['probe'] += 1
-      out = {'anchor/init_distance': _tree_distance(state.params, init_params)}
-      if with_anchors:
-        x, y = pipeline.eval_batch(images, labels, idx, mean, std)
-
-        def loss(params):
-          logits, _ = steps.apply_train(model, params, state.batch_stats, x, jax.random.PRNGKey(0))
-          return steps.cross_entropy(logits, y).mean()
-
-        out.update(anchor_metrics(state.params, state.opt_state, jax.grad(loss)(state.params)))
-      return out
-
-    self._add = jax.jit(add, out_shardings=self._replicated)
-    self._probe = jax.jit(probe)
+    batch = min(self.config.data.batch_size, len(run.dataset.train[1]))
+    self._add, self._probe, self.traces = _jitted(
+      run.model, run.dataset.mean, run.dataset.std, batch, self.repulsion, self._replicated
+    )
 
   def _anchor_from(self, run):
     """Adds anchor_from's params as an anchor (and starts there with start_from_anchor)."""
@@ -151,6 +134,41 @@ class AnchorCallback(callbacks.Callback):
       out['ensemble/accuracy'] = float(np.mean(np.argmax(mean, -1) == labels))
       out['ensemble/size'] = float(self._num_snapshots + 1)
     return out
+
+
+_JITTED = {}
+
+
+def _jitted(model, mean, std, batch: int, with_anchors: bool, replicated):
+  """(add, probe, trace counts): the anchor write and the probe, jitted once per model, data
+  statistics and probe batch, and shared by every callback that has them (a population's
+  members, a sweep's points), so each compiles once per process, not once per run."""
+  key = (model, np.asarray(mean).tobytes(), np.asarray(std).tobytes(), batch, with_anchors)
+  key += (replicated,)
+  if key in _JITTED:
+    return _JITTED[key]
+  traces = collections.Counter()
+  idx = jnp.arange(batch)
+
+  def add(opt_state, params):
+    traces['add_anchor'] += 1
+    return add_anchor(opt_state, params)
+
+  def probe(state, images, labels, init_params):
+    traces['probe'] += 1
+    out = {'anchor/init_distance': _tree_distance(state.params, init_params)}
+    if with_anchors:
+      x, y = pipeline.eval_batch(images, labels, idx, mean, std)
+
+      def loss(params):
+        logits, _ = steps.apply_train(model, params, state.batch_stats, x, jax.random.PRNGKey(0))
+        return steps.cross_entropy(logits, y).mean()
+
+      out.update(anchor_metrics(state.params, state.opt_state, jax.grad(loss)(state.params)))
+    return out
+
+  _JITTED[key] = jax.jit(add, out_shardings=replicated), jax.jit(probe), traces
+  return _JITTED[key]
 
 
 def anchor_callback(config) -> AnchorCallback | None:

@@ -117,11 +117,12 @@ def hyperparameter_fns(config, steps_per_epoch, total_steps) -> dict:
 
 
 def make_optimizer(
-  config, steps_per_epoch, total_steps, tabled: bool = False
+  config, steps_per_epoch, total_steps, tabled: bool = False, vmapped: bool = False
 ) -> optax.GradientTransformationExtraArgs:
   """The full optimizer of a validated `config` (config.optim, and config.repulsion when it is
   used); see the module doc. `tabled`: every hyperparameter is read from a table in the state
-  (set_table), for populations whose members differ only in values."""
+  (set_table), for populations whose members differ only in values; `vmapped`: the chain runs
+  under jax.vmap (a population of several), so repulsion takes no conditional."""
   o, r = config.optim, config.get('repulsion')
   fns = hyperparameter_fns(config, steps_per_epoch, total_steps)
   use_rep = 'repulsion_strength' in fns
@@ -136,7 +137,12 @@ def make_optimizer(
     if use_rep:
       txs.append(
         repulsion_lib.repulsion(
-          h['repulsion_strength'], h['repulsion_width'], r.capacity, r.mode, MASKS[r.mask]
+          h['repulsion_strength'],
+          h['repulsion_width'],
+          r.capacity,
+          r.mode,
+          MASKS[r.mask],
+          conditional=not vmapped,  # No lax.switch on a batched index (it runs every branch).
         )
       )
     if o.name == 'sgd':

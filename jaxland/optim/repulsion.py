@@ -211,6 +211,7 @@ def repulsion(
   capacity: int,
   mode: str = 'sum',
   mask: Any | Callable[[Any], Any] | None = None,
+  conditional: bool = True,
 ) -> optax.GradientTransformation:
   """Adds ∇θ of the anchor penalty (module docstring) to the updates.
 
@@ -221,6 +222,9 @@ def repulsion(
     mode: 'sum' | 'merged' | 'l2'.
     mask: None (all leaves), a pytree (or prefix) of bools, or a callable params -> such a pytree;
       only True leaves count in the distance and receive the force (e.g. `kernel_mask`).
+    conditional: on CPU, read only the used slots through a lax.switch. False always pushes
+      all slots: for a chain that is vmapped (populations), where a switch on a batched index
+      runs every branch (1 + 2 + ... + capacity slot reads instead of capacity).
   """
   if mode not in MODES:
     raise ConfigError('repulsion.mode', mode, f'choose from {list(MODES)}')
@@ -257,6 +261,8 @@ def repulsion(
     # CPU: a switch is cheap and reads only the used slots. Elsewhere always push all slots: the
     # weights are exactly 0 while off, and a GPU conditional costs more than the force.
     push = functools.partial(_push, params, state, width, mode)
+    if not conditional:
+      return push(updates), state
     cpu = functools.partial(_push_used, params, state, width, mode)
     return jax.lax.platform_dependent(updates, cpu=cpu, default=push), state
 
