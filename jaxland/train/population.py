@@ -185,7 +185,8 @@ def without(config, keys) -> dict:
 
 
 def members(config) -> list[dict]:
-  """[{dotted key: value}] of every member, in order."""
+  """[{dotted key: value}] of every member, in order: the axes in sorted key order (ConfigDicts
+  iterate sorted), so under `product` the last key in that order varies fastest."""
   found = axes(config)
   if not found:
     return []
