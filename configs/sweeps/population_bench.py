@@ -33,7 +33,7 @@ def get_config(arg=None):
   if args.smoke:  # On the bundled digits (no TFDS preparation, no TensorFlow import).
     base.train.max_steps = 20
     if not args.resnet20:
-      base.data.name, base.data.val_size = 'digits', 0
+      base.data.name, base.data.fallback, base.data.val_size = 'digits', '', 0
     seeds, lrs = seeds[:2], lrs[:2]
   config = ml_collections.ConfigDict()
   config.name = 'population_bench_' + ('resnet20' if args.resnet20 else 'mlp')
