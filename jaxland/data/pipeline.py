@@ -73,8 +73,8 @@ def make_member_mesh(member_devices: int, devices=None) -> Mesh:
 
 
 def member_sharding(mesh: Mesh) -> NamedSharding:
-  """Leading (member) axis split over 'member' (replicated where the mesh has no such axis)."""
-  return NamedSharding(mesh, P(MEMBER_AXIS if MEMBER_AXIS in mesh.axis_names else None))
+  """Leading (member) axis split over 'member' (a make_member_mesh mesh)."""
+  return NamedSharding(mesh, P(MEMBER_AXIS))
 
 
 def batch_sharding(mesh: Mesh) -> NamedSharding:

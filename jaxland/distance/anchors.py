@@ -9,6 +9,7 @@ WORKSPACE.md defines each metric.
 """
 
 import collections
+import weakref
 
 import jax
 import jax.numpy as jnp
@@ -31,7 +32,7 @@ def _tree_distance(a, b):
 
 class AnchorCallback(callbacks.Callback):
   """Sets anchors, saves snapshots and logs distances (module docstring). `traces` counts the
-  traces of its jitted functions (shared by every callback of the same model and data)."""
+  traces of its jitted functions (shared by the members of a population)."""
 
   def __init__(self, config):
     self.config = config
@@ -87,7 +88,7 @@ class AnchorCallback(callbacks.Callback):
     self._train_data = run.device_data['train']
     batch = min(self.config.data.batch_size, len(run.dataset.train[1]))
     self._add, self._probe, self.traces = _jitted(
-      run.model, run.dataset.mean, run.dataset.std, batch, self.repulsion, self._replicated
+      run.dataset, run.model, batch, self.repulsion, self._replicated
     )
 
   def _anchor_from(self, run):
@@ -136,17 +137,21 @@ class AnchorCallback(callbacks.Callback):
     return out
 
 
-_JITTED = {}
+_JITTED = {}  # id(run.dataset) -> {key: (add, probe, traces)}, dropped with the dataset.
 
 
-def _jitted(model, mean, std, batch: int, with_anchors: bool, replicated):
-  """(add, probe, trace counts): the anchor write and the probe, jitted once per model, data
-  statistics and probe batch, and shared by every callback that has them (a population's
-  members, a sweep's points), so each compiles once per process, not once per run."""
-  key = (model, np.asarray(mean).tobytes(), np.asarray(std).tobytes(), batch, with_anchors)
-  key += (replicated,)
-  if key in _JITTED:
-    return _JITTED[key]
+def _jitted(dataset, model, batch: int, with_anchors: bool, replicated):
+  """(add, probe, trace counts): the anchor write and the probe, jitted once per run's dataset
+  (every member of a population shares its one; a plain run loads its own) and model, so a
+  population compiles them once, not once per member."""
+  if id(dataset) not in _JITTED:
+    _JITTED[id(dataset)] = {}
+    weakref.finalize(dataset, _JITTED.pop, id(dataset), None)
+  shared = _JITTED[id(dataset)]
+  key = (model, batch, with_anchors, replicated)
+  if key in shared:
+    return shared[key]
+  mean, std = dataset.mean, dataset.std
   traces = collections.Counter()
   idx = jnp.arange(batch)
 
@@ -167,8 +172,8 @@ def _jitted(model, mean, std, batch: int, with_anchors: bool, replicated):
       out.update(anchor_metrics(state.params, state.opt_state, jax.grad(loss)(state.params)))
     return out
 
-  _JITTED[key] = jax.jit(add, out_shardings=replicated), jax.jit(probe), traces
-  return _JITTED[key]
+  shared[key] = jax.jit(add, out_shardings=replicated), jax.jit(probe), traces
+  return shared[key]
 
 
 def anchor_callback(config) -> AnchorCallback | None:

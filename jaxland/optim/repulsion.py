@@ -252,9 +252,7 @@ def repulsion(
   def update_fn(updates, state, params=None):
     if params is None:
       raise ValueError(NO_PARAMS_MSG)
-    state = state._replace(
-      strength=jnp.asarray(strength, jnp.float32), width=jnp.asarray(width, jnp.float32)
-    )
+    state = _with_kernel(state, strength, width)
     if isinstance(strength, (int, float)) and strength == 0:
       return updates, state
 
@@ -297,15 +295,17 @@ def _replace_state(opt_state, fn):
   )
 
 
-def set_kernel(opt_state, strength, width):
-  """The strength and width the state reports before its first update (anchor_metrics reads
-  them; each update writes the values it applied): for tabled chains, whose init reads 0."""
-  return _replace_state(
-    opt_state,
-    lambda st: st._replace(
-      strength=jnp.asarray(strength, jnp.float32), width=jnp.asarray(width, jnp.float32)
-    ),
+def _with_kernel(state: RepulsionState, strength, width) -> RepulsionState:
+  """The state reporting `strength` and `width` (what anchor_metrics reads)."""
+  return state._replace(
+    strength=jnp.asarray(strength, jnp.float32), width=jnp.asarray(width, jnp.float32)
   )
+
+
+def set_kernel(opt_state, strength, width):
+  """The strength and width the state reports before its first update (each update writes the
+  values it applied): for tabled chains, whose init reads 0."""
+  return _replace_state(opt_state, lambda st: _with_kernel(st, strength, width))
 
 
 def add_anchor(opt_state, params):

@@ -20,6 +20,7 @@ sys.path[:0] = [HERE, os.path.dirname(os.path.dirname(HERE))]
 
 import experiments as ex  # noqa: E402
 
+from bench import common  # noqa: E402
 from jaxland import tasks  # noqa: E402
 from jaxland.output import metrics  # noqa: E402
 from jaxland.rundir import checkpoints  # noqa: E402
@@ -151,7 +152,7 @@ def write(out, config, members_root, alone_root, seconds, alone_seconds, members
   }
   result = {
     'command': 'nice -n 5 .venv/bin/python results/distance/population.py',
-    'hardware': f'{os.cpu_count()} CPUs ({cpu_model()}), jax {jax.__version__}',
+    'hardware': common.machine(),
     'members': members,
     'population_seconds': seconds,
     'alone_seconds': alone_seconds,
@@ -169,13 +170,6 @@ def write(out, config, members_root, alone_root, seconds, alone_seconds, members
   with open(os.path.join(out, 'population.md'), 'w') as f:
     f.write(render(result))
   print(render(result))
-
-
-def cpu_model() -> str:
-  for line in open('/proc/cpuinfo'):
-    if line.startswith('model name'):
-      return line.split(':', 1)[1].strip()
-  return 'unknown CPU'
 
 
 def render(result: dict) -> str:
