@@ -210,6 +210,18 @@ def test_callback_logs_top_eigenvalues_that_match_the_task(trained, task):
   assert saved['eigenvectors'].shape == (TOP_K, 610)
 
 
+def test_one_step_says_why_it_draws_no_figures_across_steps(trained, tmp_path, capsys):
+  result = tasks.run(_task_config(trained + ':46', slq_probes=0, trace_probes=0), str(tmp_path))
+  root = tmp_path / 'spectrum'
+  assert result['steps'] == [46] and result['note'] == report.one_step_note([46])
+  assert f'[spectrum] {result["note"]}' in capsys.readouterr().out
+  assert 'no figures across steps' in result['note']
+  assert (root / '46' / 'top_eigenvalues.png').exists()
+  assert not any((root / name).exists() for name in ('top_eigenvalues.png', 'density.png'))
+  with open(root / 'summary.json') as f:
+    assert json.load(f)['note'] == result['note']
+
+
 def test_ggn_and_block_match_dense_oracles(trained, tmp_path):
   ggn, _ = _dense(trained, 46, kind='ggn')
   fast = dict(plots=False, slq_probes=0, trace_probes=0)

@@ -11,12 +11,14 @@ figures across steps. Layout under <workdir>/<out> (out = 'spectrum' for the def
                           statistics came from, param_shapes
   <step>/density.png, <step>/top_eigenvalues.png
   summary.json            every step's summary; with >= 2 steps also top_eigenvalues.png,
-                          density.png and trace.png across steps
+                          density.png and trace.png across steps (with one step, a line
+                          saying why there are none is printed and kept as summary['note'])
 """
 
 import os
 
 import numpy as np
+from matplotlib import ticker
 
 from jaxland.output import plots, tables
 from jaxland.rundir import artifacts
@@ -154,10 +156,11 @@ def plot_top(result: dict, path: str) -> str:
   """Top-k eigenvalues against their rank, with residual bounds."""
   fig, axes = plots.figure(size=(5.0, 3.6))
   ax, values = axes[0, 0], np.asarray(result['eigenvalues'])
-  ax.errorbar(np.arange(len(values)), values, yerr=result['residuals'], fmt='o', ms=3)
+  ax.errorbar(np.arange(1, len(values) + 1), values, yerr=result['residuals'], fmt='o', ms=3)
   if np.all(values > 0):
     ax.set_yscale('log')
-  ax.set_xlabel('rank i')
+  ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))  # Ranks are whole numbers.
+  ax.set_xlabel('rank i (λ_1 = largest)')
   ax.set_ylabel('eigenvalue')
   plots.set_title(ax, f'top {len(values)} eigenvalues at step {int(result["step"])}')
   return plots.save(fig, path)
@@ -177,7 +180,19 @@ def write_run(root: str, per_step: dict, plots: bool = True) -> dict:
   }
   if plots and len(steps) >= 2:
     summary['files'] = plot_steps(root, steps)
+  elif plots:
+    summary['note'] = one_step_note(steps)
+    print(f'[spectrum] {summary["note"]}', flush=True)
   return tables.jsonable(summary, null_nonfinite=True)
+
+
+def one_step_note(steps) -> str:
+  """Why a run of one step has no figures across steps (printed and kept in summary.json)."""
+  return (
+    f'one step analysed ({steps[0]}), so no figures across steps (top_eigenvalues.png, '
+    f'density.png, trace.png need >= 2 steps; set config.spectrum.steps); the figures of '
+    f'that step are in {steps[0]}/'
+  )
 
 
 def plot_steps(root: str, steps, top: int = 20) -> dict:
@@ -198,13 +213,13 @@ def plot_steps(root: str, steps, top: int = 20) -> dict:
       ms=3,
       lw=1,
       color=colours[plots.label(i)],
-      label=f'{i}' if i < 5 else None,
+      label=f'λ{i + 1}' if i < 5 else None,
     )
   ax.set_xscale('symlog', linthresh=max(1.0, float(np.min(x[x > 0], initial=1.0))))
   ax.set_yscale('symlog' if np.any(values <= 0) else 'log')
   ax.set_xlabel('training step')
   ax.set_ylabel('eigenvalue')
-  ax.legend(title='rank', fontsize=7)
+  ax.legend(title='rank (1 = largest)', fontsize=7)
   plots.set_title(ax, f'top {k} eigenvalues against step')
   files['top_eigenvalues'] = plots.save(fig, os.path.join(root, 'top_eigenvalues.png'))
 

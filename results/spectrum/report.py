@@ -2,8 +2,9 @@
 
   python results/spectrum/report.py --root=runs/spectrum_results --out=results/spectrum
 Writes spectra.md (per model and step: loss, top eigenvalues, outlier count, bottom eigenvalue,
-trace, times), top20.csv, <model>_*.png (copied from the task's figures) and densities.png,
-callback_top.png (the training callback's top-10 every 50 steps, MLP).
+trace, times; density peaks), top20.csv, density_peaks.csv, callback_top10.csv (the training
+callback's top-10 every 50 steps, MLP), <model>_*.png (copied from the task's figures) and
+densities.png, callback_top.png.
 """
 
 import argparse
@@ -74,12 +75,18 @@ def densities(root, out):
     base, steps, _ = load_model(root, name)
     for c, s in enumerate(steps[:4]):
       d, ax = spectrum_report.load(base, s), axes[r, c]
-      ax.semilogy(d['density_grid'], np.maximum(d['density'], 1e-8), lw=1)
-      for v in d['eigenvalues']:
-        ax.axvline(v, color='C3', lw=0.5, alpha=0.5)
+      ax.semilogy(d['density_grid'], np.maximum(d['density'], 1e-8), lw=1, label='SLQ density')
+      for i, v in enumerate(d['eigenvalues']):
+        label = f'top {len(d["eigenvalues"])} Lanczos eigenvalues' if i == 0 else None
+        ax.axvline(v, color='C3', lw=0.5, alpha=0.5, label=label)
       ax.set_ylim(1e-8, None)
-      ax.set_title(f'{name} step {s}', fontsize=9)
+      ax.set_title(f'{name} step {s} (σ = {float(d["density_sigma"]):.2g})', fontsize=9)
       ax.set_xlabel('eigenvalue', fontsize=8)
+      if c == 0:
+        ax.set_ylabel('spectral density (log)', fontsize=8)
+    for ax in axes[r, len(steps[:4]) :]:
+      ax.axis('off')  # Runs of fewer than 4 steps (the smoke variant).
+  axes[0, 0].legend(fontsize=7, loc='upper left')
   return plots.save(fig, os.path.join(out, 'densities.png'))
 
 
@@ -106,9 +113,46 @@ def callback_figure(root, out):
   x, y = series(records, 'spectrum/loss')
   ax.plot(x, y, 'o', ms=3, label='loss on the 5,000 spectrum examples')
   ax.set_xlabel('training step')
+  ax.set_ylabel('cross-entropy loss')
   ax.legend(fontsize=7)
   ax.set_title('loss', fontsize=9)
   return plots.save(fig, os.path.join(out, 'callback_top.png'))
+
+
+def density_table(root, out) -> list[str]:
+  """Peak of each SLQ density, its value at 0 and at λ1 (density_peaks.csv and a table)."""
+  lines = [
+    '| model | step | broadening σ | peak density (at eigenvalue) | density at 0 | density at λ1 |',
+    '|---|---|---|---|---|---|',
+  ]
+  with open(os.path.join(out, 'density_peaks.csv'), 'w') as f:
+    f.write('model,step,sigma,peak_density,peak_at,density_at_0,lambda1,density_at_lambda1\n')
+    for name in MODELS:
+      base, steps, _ = load_model(root, name)
+      for s in steps:
+        d = spectrum_report.load(base, s)
+        grid, dens, top = d['density_grid'], d['density'], float(d['eigenvalues'][0])
+        i = int(np.argmax(dens))
+        at0, at_top = float(np.interp(0.0, grid, dens)), float(np.interp(top, grid, dens))
+        sigma = float(d['density_sigma'])
+        f.write(
+          f'{name},{s},{sigma:.3g},{dens[i]:.4g},{grid[i]:.3g},{at0:.4g},{top:.6g},{at_top:.3g}\n'
+        )
+        lines.append(
+          f'| {name} | {s} | {sigma:.3g} | {dens[i]:.3g} ({grid[i]:.2g}) | {at0:.3g} | '
+          f'{at_top:.2g} |'
+        )
+  return lines + ['']
+
+
+def callback_csv(root, out) -> None:
+  """The MLP callback's top-10 eigenvalues and loss every 50 steps (callback_top10.csv)."""
+  records = [r for r in read_jsonl(os.path.join(root, 'mlp')) if 'spectrum/top_0' in r]
+  with open(os.path.join(out, 'callback_top10.csv'), 'w') as f:
+    f.write('step,' + ','.join(f'lambda{i + 1}' for i in range(10)) + ',spectrum_loss\n')
+    for r in records:
+      values = [r[f'spectrum/top_{i}'] for i in range(10)] + [r.get('spectrum/loss', np.nan)]
+      f.write(f'{int(r["step"])},' + ','.join(f'{v:.6g}' for v in values) + '\n')
 
 
 def callback_vs_task(root) -> list[str]:
@@ -145,6 +189,9 @@ def main():
         shutil.copy(os.path.join(base, fig), os.path.join(args.out, f'{name}_{fig}'))
   lines += ['### Callback (during training) against the task (afterwards), MLP, λ1', '']
   lines += callback_vs_task(args.root)
+  lines += ['### SLQ densities (density_peaks.csv)', '']
+  lines += density_table(args.root, args.out)
+  callback_csv(args.root, args.out)
   densities(args.root, args.out)
   callback_figure(args.root, args.out)
   with open(os.path.join(args.out, 'spectra.md'), 'w') as f:

@@ -17,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY="${PY:-.venv/bin/python}"
 ROOT="${ROOT:-runs/spectrum_results}"
-OUT=results/spectrum
+OUT="${OUT:-results/spectrum}"
 RUN="nice -n 5 ${PY} -m jaxland.main"
 STEPS='(0,200,500,936)' CNN_STEPS='(0,200,500,936)' ARG='' N_MLP=5000 N_CNN=1000 LANCZOS=80
 if [ "${SMOKE:-0}" = 1 ]; then  # The same pipeline in seconds: runs and outputs under /tmp.
