@@ -30,6 +30,7 @@ def line_profiles(res, path, max_top=6) -> str:
       ax.axvspan(-r['quad_range'], r['quad_range'], color='g', alpha=0.08)
     ax.set_title(f'{r["group"]} #{r["index"]}: λ={r["eigenvalue"]:.3g}', fontsize=8)
     ax.set_xlabel('t', fontsize=8)
+    ax.set_ylabel('train loss L(θ* + t·u)', fontsize=8)
     ax.tick_params(labelsize=7)
   for ax in list(axes.flat)[len(rows) :]:
     ax.axis('off')
@@ -102,6 +103,7 @@ def topk_mixtures(random_res, path) -> str:
     )
     ax.set_title(name, fontsize=8)
     ax.set_xlabel('t')
+    ax.set_ylabel('train loss L(θ* + t·v)')
   axes.flat[0].legend(fontsize=7)
   return plots.save(fig, path)
 
@@ -121,11 +123,12 @@ def minibatch(res, path) -> str:
       fmt='o-',
       capsize=2,
     )
+  sizes = sorted({r['batch_size'] for r in res['rows']})
   for ax in axes.flat:
-    ax.set_xscale('log')
+    plots.log_ticks(ax, sizes)  # Ticks at the batch sizes only (minor labels would overlap).
     ax.set_xlabel('minibatch size b')
   if res['rows']:
-    b = np.array(sorted({r['batch_size'] for r in res['rows']}), float)
+    b = np.array(sizes, float)
     ref = max(r['minimum_std'] for r in res['rows'] if r['batch_size'] == b[0])
     axes[0, 0].plot(b, ref * np.sqrt(b[0] / b), 'k:', label='∝ 1/√b')
   axes[0, 0].set_yscale('log')

@@ -14,6 +14,7 @@ matplotlib.use('Agg')
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib import ticker  # noqa: E402
 
 DPI = 110
 
@@ -37,6 +38,16 @@ def set_title(ax, title: str) -> None:
   """A panel title, wrapped to the panel's width (long sweep names otherwise run off)."""
   width = max(20, int(ax.get_position().width * ax.figure.get_figwidth() * 11))
   ax.set_title(textwrap.fill(title, width) if title else '')
+
+
+def log_ticks(ax, values, axis: str = 'x') -> None:
+  """A log axis ticked and labelled at `values` only (e.g. batch sizes 32, 128, 512): the minor
+  labels matplotlib adds to a log axis spanning less than a decade or two overlap each other."""
+  axis_ = ax.xaxis if axis == 'x' else ax.yaxis
+  (ax.set_xscale if axis == 'x' else ax.set_yscale)('log')
+  axis_.set_major_locator(ticker.FixedLocator(list(values)))
+  axis_.set_major_formatter(ticker.FixedFormatter([label(v) for v in values]))
+  axis_.set_minor_formatter(ticker.NullFormatter())
 
 
 def sort_values(values) -> list:
@@ -139,7 +150,8 @@ def bars(
   fmt: str = '{:.3f}',
   colour='tab:blue',
 ) -> None:
-  """A bar per (label, value), the value written on top; NaN bars are left out."""
+  """A bar per (label, value), the value written on top; NaN bars are left out. The value axis
+  starts at 0 (a bar's length is its value: a cut axis would exaggerate the gaps)."""
   values = np.asarray(values, dtype=float)
   x = np.arange(len(labels))
   ax.bar(x, np.nan_to_num(values), color=colour)
@@ -148,10 +160,8 @@ def bars(
     if math.isfinite(v):
       ax.text(xi, v, fmt.format(v), ha='center', va='bottom', fontsize=8)
   finite = values[np.isfinite(values)]
-  if finite.size:
-    ax.set_ylim(
-      max(0.0, finite.min() - 0.1 * (finite.max() - finite.min() + 0.05)), finite.max() * 1.05
-    )
+  if finite.size and finite.max() > 0:
+    ax.set_ylim(0.0, finite.max() * 1.08)  # Room for the value labels.
   ax.set(xlabel=xlabel, ylabel=ylabel)
   set_title(ax, title)
   ax.grid(axis='y', alpha=0.3)
