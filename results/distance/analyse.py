@@ -1,7 +1,8 @@
 """Figures and tables of results/distance/ from the runs of experiments.py (reads metrics.jsonl).
 
 Run:  nice -n 5 .venv/bin/python results/distance/analyse.py
-Writes results/distance/*.png, *.md, *.csv and ensemble/<config>/ (tables + heat maps, seed 0).
+Writes results/distance/*.png, *.md, *.csv (ensemble_cumulative.csv: every seed's ensemble accuracy
+as members are added) and ensemble/<config>/ (tables + heat maps, seed 0).
 Numbers are mean ± std over the seeds found (3 unless told otherwise).
 """
 
@@ -372,6 +373,12 @@ def ensembles():
     writer = csv.DictWriter(f, fieldnames=list(table[0]))
     writer.writeheader()
     writer.writerows(table)
+  with open(os.path.join(HERE, 'ensemble_cumulative.csv'), 'w', newline='') as f:
+    writer = csv.writer(f)  # Every seed's curve: the figure's bands, and what finding 6 cites.
+    writer.writerow(['members_from', 'seed', 'members', 'ensemble_accuracy'])
+    for (experiment, name, label), curves in zip(ENSEMBLES, cumulative.values(), strict=True):
+      for seed, curve in zip(seeds_of(experiment, name), curves, strict=True):
+        writer.writerows([label, seed, i + 1, f'{a:.4f}'] for i, a in enumerate(curve))
   fig, ax = plt.subplots(figsize=(6, 4))
   for label, curves in cumulative.items():
     curves = np.asarray(curves)
