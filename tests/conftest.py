@@ -6,6 +6,12 @@ import tempfile
 os.environ.setdefault('XLA_FLAGS', '')
 if '--xla_force_host_platform_device_count' not in os.environ['XLA_FLAGS']:
   os.environ['XLA_FLAGS'] += ' --xla_force_host_platform_device_count=8'
+# LLVM at -O1 instead of -O3: the suite's thousands of small programs compile in about a third of
+# the time (a 32-unit MLP's init: 1.1 s against 3.2 s) and the suite runs ~35% faster, while every
+# comparison stays within one compiled world (oracle and subject built under the same flags).
+# Users' runs keep XLA's default; -O0 is not used (it miscompiles the fused airbench backward).
+if '--xla_backend_optimization_level' not in os.environ['XLA_FLAGS']:
+  os.environ['XLA_FLAGS'] += ' --xla_backend_optimization_level=1'
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 os.environ.setdefault('CUDA_VISIBLE_DEVICES', '')
 # A persistent compilation cache of this test session's own, one per xdist worker (so no two
