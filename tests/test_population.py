@@ -102,6 +102,14 @@ def test_members_zip_product_and_names():
   assert len(population.members(crossed)) == 4
   member = population.member_config(crossed, population.members(crossed)[3])
   assert (member.seed, member.optim.learning_rate, population.axes(member)) == (1, 0.2, {})
+  # A template is filled with each member's own values, so no axis order can mislabel one.
+  crossed.population.names = ('s{seed}_lr{optim.learning_rate:g}x{learning_rate}',)
+  tasks.validate(crossed, num_devices=1)
+  assert population.member_names(crossed) == [
+    f's{m["seed"]}_lr{m["optim.learning_rate"]:g}x{m["optim.learning_rate"]}'
+    for m in population.members(crossed)
+  ]
+  assert population.member_names(crossed)[1] == 's1_lr0.1x0.1'  # Sorted keys: seed varies fastest.
 
 
 @pytest.mark.parametrize(
@@ -112,6 +120,9 @@ def test_members_zip_product_and_names():
     ({'model.dropout2d': (0.0, 0.5)}, "model 'mlp'.* has no model.dropout2d"),
     ({'optim.learning_rate': (0.1, float('inf'))}, 'member 1'),
     ({'seed': (0, 1, 2), 'member_devices': 2}, 'must divide the device count'),
+    ({'seed': (0, 1), 'names': ('a', 'a')}, 'distinct names'),
+    ({'seed': (0, 1), 'names': ('run{lr}',)}, r"template fields among the axes \['seed'\]"),
+    ({'seed': (0, 1), 'names': ('run{seed:.2q}',)}, 'format specs fit the values'),
   ],
 )
 def test_a_population_that_cannot_be_one_state_is_one_line(axes, message):

@@ -20,6 +20,7 @@ import functools
 import itertools
 import math
 import os
+import string
 import time
 
 import jax
@@ -75,7 +76,10 @@ def defaults() -> ml_collections.ConfigDict:
   """config.population: each key, a tuple of values its members take ('' / () = not varied)."""
   p = ml_collections.ConfigDict()
   p.mode = 'zip'  # zip: the i-th value of every axis together | product: every combination.
-  p.names = ()  # Member run-dir names ('' = made of the varied values, as sweep points).
+  # Member run-dir names: one per member, in members() order; or one template keyed by the
+  # values, e.g. ('lr{learning_rate:g}_s{seed}',) (fields: dotted axis keys or their last part),
+  # which no axis order can mislabel; () = made of the varied values, as sweep points.
+  p.names = ()
   p.member_root = ''  # Folder of the member run dirs ('' = the population's workdir).
   # Devices the member axis is split over: a ('member', 'data') mesh of member_devices rows, each
   # member's batch split over a row (1: every device holds every member, as a plain run's mesh).
@@ -133,8 +137,18 @@ def validate_section(config, num_devices: int = 1) -> None:
       f'must divide the device count ({num_devices}) and the member count ({count})',
     )
   names = tuple(config.population.names)
-  if names and len(names) != count:
-    v.fail('population.names', names, f'one name per member ({count})')
+  if _template(config) is not None:
+    for field in _fields(names[0]):
+      if _lookup(members(config)[0], field) is None:
+        v.fail('population.names', names, f'template fields among the axes {sorted(found)}')
+  elif names and len(names) != count:
+    v.fail('population.names', names, f'one name per member ({count}), or one template')
+  try:
+    made = member_names(config)
+  except (ValueError, TypeError) as e:
+    v.fail('population.names', names, f'a template whose format specs fit the values ({e})')
+  if len(set(made)) != len(made) or any('/' in n or n in ('', '.', '..') for n in made):
+    v.fail('population.names', tuple(made), 'distinct names, each a folder name')
 
 
 def _settable(config, key: str) -> bool:
@@ -199,13 +213,42 @@ def members(config) -> list[dict]:
 
 
 def member_names(config) -> list[str]:
-  """Run-dir names: population.names, else the varied values ('learning_rate=0.1,seed=1')."""
+  """Run-dir names: population.names (a list, or one template filled with each member's
+  values), else the varied values ('learning_rate=0.1,seed=1')."""
+  template = _template(config)
+  if template is not None:
+    return [_fill(template, m) for m in members(config)]
   if tuple(config.population.names):
     return list(config.population.names)
   return [
     ','.join(f'{k.rsplit(".", 1)[-1]}={_label(val)}' for k, val in m.items())
     for m in members(config)
   ]
+
+
+def _template(config) -> str | None:
+  """population.names' one template ('{seed}' fields), or None for a list or no names."""
+  names = tuple(config.population.names)
+  return names[0] if len(names) == 1 and _fields(names[0]) else None
+
+
+def _fields(template: str) -> list[str]:
+  return [field for _, field, _, _ in string.Formatter().parse(template) if field]
+
+
+def _lookup(member: dict, field: str):
+  """A member's value of `field`: a dotted axis key, or the last part of exactly one."""
+  if field in member:
+    return member[field]
+  found = [v for k, v in member.items() if k.rsplit('.', 1)[-1] == field]
+  return found[0] if len(found) == 1 else None
+
+
+def _fill(template: str, member: dict) -> str:
+  parts = string.Formatter().parse(template)
+  return ''.join(
+    text + (format(_lookup(member, field), spec) if field else '') for text, field, spec, _ in parts
+  )
 
 
 def _label(value) -> str:
