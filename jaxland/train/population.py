@@ -417,9 +417,10 @@ def _population_step(run, config):
     return step_fn(state, images, labels, epoch_idx, **_step_kwargs(run, values))
 
   in_axes = (0, None, None, 0, 0, 0)
+  over_members = _unrolled if _unroll_members(run) else _vmapped
   masked, unmasked = (
     jax.jit(
-      jax.vmap(fn, in_axes=in_axes, spmd_axis_name=pipeline.MEMBER_AXIS),
+      over_members(fn, in_axes),
       donate_argnums=(0,),
       out_shardings=pipeline.member_sharding(run.mesh),
     )
@@ -431,6 +432,35 @@ def _population_step(run, config):
     return fn(state, images, labels, idx, alive, values)
 
   return take
+
+
+def _unroll_members(run) -> bool:
+  """Whether the member axis is a loop unrolled inside the one jitted step rather than a vmap:
+  on the CPU, for a model with convolutions. vmap turns a conv whose input and kernel both carry
+  the member axis into one grouped convolution, which XLA:CPU runs about 8x slower than the
+  members' own convolutions one after another (bench/population.py; a ResNet-20 grid trained at
+  0.49x of its sequential runs). Unrolled, each member runs exactly the plain run's step."""
+  has_conv = any(x.ndim == 5 for x in jax.tree.leaves(run.state.params))  # [P, H, W, I, O]
+  return has_conv and jax.default_backend() == 'cpu' and run.mesh.shape['member'] == 1
+
+
+def _vmapped(fn, in_axes):
+  return jax.vmap(fn, in_axes=in_axes, spmd_axis_name=pipeline.MEMBER_AXIS)
+
+
+def _unrolled(fn, in_axes):
+  """fn over the leading member axis of the in_axes == 0 arguments, one member at a time."""
+
+  def member(args, i):
+    pairs = zip(args, in_axes, strict=True)
+    return fn(*(a if ax is None else jax.tree.map(lambda x: x[i], a) for a, ax in pairs))
+
+  def over(*args):
+    size = next(len(jax.tree.leaves(a)[0]) for a, ax in zip(args, in_axes, strict=True) if ax == 0)
+    outs = [member(args, i) for i in range(size)]
+    return jax.tree.map(lambda *xs: jnp.stack(xs), *outs)
+
+  return over
 
 
 def _expanded(tree):
@@ -460,7 +490,8 @@ def _evaluate_all(run):
       fns[split] = lambda p, b, plain=plain: _expanded(plain(_slice(p, 0), _slice(b, 0)))
     else:
       sums = loop.split_eval_fns(run, images, labels)[0]
-      fns[split] = jax.jit(jax.vmap(sums, spmd_axis_name=pipeline.MEMBER_AXIS))
+      over_members = _unrolled if _unroll_members(run) else _vmapped
+      fns[split] = jax.jit(over_members(sums, (0, 0)))
 
   def evaluate(params, batch_stats):
     out = {}
