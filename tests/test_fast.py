@@ -261,3 +261,48 @@ def test_cifar_fast_smoke_trains_through_the_loop_with_frozen_groups_and_clock(t
   assert not np.array_equal(params[4]['whiten']['bias'], params[0]['whiten']['bias'])
   np.testing.assert_array_equal(params[8]['whiten']['bias'], params[6]['whiten']['bias'])
   assert not np.array_equal(params[8]['head']['kernel'], params[6]['head']['kernel'])
+
+
+def test_the_research_lines_run_on_the_fast_smoke(tmp_path, capsys):
+  """Nothing in the recipe is special to the loop: repulsion anchors, snapshots (and their
+  ensemble), the spectrum callback, an LR range test, and a sweep whose seeds train as one
+  population all run on configs/cifar_fast.py:smoke, unchanged."""
+  import ml_collections
+
+  from jaxland import config as config_lib
+  from jaxland import sweep
+  from jaxland.spectrum import settings as spectrum_settings
+  from jaxland.sweep import run as sweep_run
+
+  # 8 steps of 64, anchor at epoch 1; no TTA (the smoke test above covers it; here it would
+  # only add compilation).
+  short = {'train.num_epochs': 2, 'train.max_steps': 0, 'data.batch_size': 64, 'train.tta': 0}
+  config = smoke_config(**short)
+  config.repulsion = config_lib.SECTIONS['repulsion'].defaults()
+  config.spectrum = spectrum_settings.defaults()
+  research = {'repulsion.enabled': True, 'repulsion.strength': 1.0}
+  research |= {'repulsion.anchor_epochs': (1,), 'repulsion.snapshot_epochs': (1, 2)}
+  research |= {'spectrum.every_steps': 2, 'spectrum.num_examples': 128, 'spectrum.top_k': 2}
+  research |= {'spectrum.bottom_k': 0, 'spectrum.lanczos_steps': 4, 'spectrum.slq_probes': 0}
+  research |= {'spectrum.trace_probes': 0}
+  summary = tasks.run(set_keys(config, research), str(tmp_path / 'anchored'))
+  assert summary['status'] == 'done' and summary['step'] == 8
+  rows = [json.loads(line) for line in open(tmp_path / 'anchored' / 'metrics.jsonl')]
+  logged = set().union(*rows)
+  assert {'anchor/0/distance', 'ensemble/accuracy', 'spectrum/top_0'} <= logged, logged
+  assert [e for e, _ in artifacts.list_snapshots(str(tmp_path / 'anchored'))] == [1, 2]
+
+  config = smoke_config(**{'task': 'lr_range', 'train.tta': 0})
+  config.lr_range = config_lib.SECTIONS['lr_range'].defaults()
+  ranges = {'lr_range.start': 1e-3, 'lr_range.end': 10.0, 'lr_range.num_steps': 6}
+  ranges |= {'lr_range.eval_every': 3, 'lr_range.eval_size': 128}
+  summary = tasks.run(set_keys(config, ranges), str(tmp_path / 'range'))
+  assert summary['status'] == 'done' and summary['tests'], summary
+
+  seeds = ml_collections.ConfigDict()
+  seeds.name = 'fast_seeds'
+  seeds.base = smoke_config(**short)
+  seeds.space = sweep.values('seed', [0, 1])
+  results = sweep_run.run(seeds, str(tmp_path / 'sweep'), vectorize=2)
+  assert results == {'seed=0': 'done', 'seed=1': 'done'}, results
+  assert '2 points in 1 population(s)' in capsys.readouterr().out
