@@ -14,6 +14,8 @@ points less on cifar10_jpeg75. Arguments:
             (results/fast/README.md says what it trades and what that costs)
     smoke   airbench_tiny on 2,048 images for 4 epochs of 8 steps (CI)
     seed=N, epochs=N (0: the variant's), widths=a-b-c
+    lines=a-b  research-line sections added with their defaults (repulsion, lr_range, spectrum,
+            landscape, intervene), so that --config.repulsion.strength=... etc. can be set
 
 airbench's hyperparameters are decoupled (per 1024 examples, summed loss); jaxland's loss is a
 batch mean, so lr = 11.5 (B / 1024) / (1 + 1 / (1 - momentum)) and the coupled L2 coefficient is
@@ -24,6 +26,7 @@ batch 1024) where airbench trains 9.9 (476 steps), since num_epochs counts whole
 import ml_collections
 
 from configs import common, default
+from jaxland import config as config_lib
 
 CPU_WIDTHS = (24, 96, 96)  # 175 s per epoch at batch 1024 (2-core AVX2 EPYC, chunked backward).
 CPU_EPOCHS = 8
@@ -52,8 +55,16 @@ def recipe(config, batch_size: int = 1024) -> None:
 
 
 def get_config(arg=None):
-  args = common.parse_arg(arg, smoke=False, jpeg75=False, cpu=False, seed=0, epochs=0, widths='')
+  args = common.parse_arg(
+    arg, smoke=False, jpeg75=False, cpu=False, seed=0, epochs=0, widths='', lines=''
+  )
   config = default.get_config()
+  for name in filter(None, args.lines.split('-')):
+    if name not in config_lib.SECTIONS:
+      raise ValueError(
+        f'lines={args.lines!r}: {name!r} is not one of {sorted(config_lib.SECTIONS)}'
+      )
+    config[name] = config_lib.SECTIONS[name].defaults()
   config.seed = args.seed
   common.cifar10_data(config, args.jpeg75, batch_size=1024)
   config.data.eval_batch_size = 2000

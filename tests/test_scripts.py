@@ -32,3 +32,23 @@ def test_script_imports(path, monkeypatch):
 @pytest.mark.parametrize('path', SHELL_SCRIPTS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_shell_script_parses(path):
   subprocess.run(['bash', '-n', str(path)], check=True)
+
+
+@pytest.mark.parametrize('variant', ['jpeg75', 'jpeg75,cpu'])
+def test_every_cifar_question_is_a_valid_run(variant):
+  """results/cifar/questions.py's runs (issue 16) wait for hardware: each config validates now
+  (as jaxland.main would before writing anything), and each question names distinct runs."""
+  from jaxland import tasks
+
+  spec = importlib.util.spec_from_file_location(
+    'cifar_questions', ROOT / 'results/cifar/questions.py'
+  )
+  questions = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(questions)
+  chosen = questions.questions(variant, lr_max=2.0)
+  assert set(chosen) == {'q1', 'q2', 'q3', 'q4', 'q5', 'q6', 'q7', 'q8'}
+  for qid, (_, runs) in chosen.items():
+    for name, run in runs.items():
+      config = questions.config_of(variant, run)
+      tasks.validate(config, num_devices=1)
+      assert config.data.train_subset == 0 and 'jpeg75' in str(config.data), (qid, name)
