@@ -39,21 +39,31 @@ def run_one(variant: str, seed: int, runs: str, smoke: bool) -> dict:
   record = os.path.join(workdir, 'process.json')
   summary_path = os.path.join(workdir, 'summary.json')
   if not _done(summary_path):
-    t0 = time.time()
+    t0, load_start = time.time(), os.getloadavg()
     subprocess.run(cmd, cwd=ROOT, check=True)
     with open(record, 'w') as f:
-      json.dump({'process_seconds': time.time() - t0, 'load_average': os.getloadavg()}, f)
+      json.dump(
+        {
+          'process_seconds': time.time() - t0,
+          'load_average_start': load_start,
+          'load_average': os.getloadavg(),
+        },
+        f,
+      )
   with open(summary_path) as f:
     summary = json.load(f)
   process = json.load(open(record)) if os.path.exists(record) else {}
+  rows = metrics.read_jsonl(workdir)
   curve = [
     (r['elapsed_time'], r['test/accuracy'])
-    for r in metrics.read_jsonl(workdir)
+    for r in rows
     if 'elapsed_time' in r and 'test/accuracy' in r
   ]
+  epoch_seconds = [r['epoch_time'] for r in rows if 'epoch_time' in r]
   return {
     'variant': variant, 'seed': seed, 'command': ' '.join(['python', *cmd[1:]]),
-    'workdir': workdir, 'summary': summary, 'curve': curve, **process,
+    'workdir': workdir, 'summary': summary, 'curve': curve, 'epoch_seconds': epoch_seconds,
+    **process,
   }  # fmt: skip
 
 
@@ -80,15 +90,16 @@ def _num(value, spec: str = '.0f') -> str:
 def table(rows: list) -> list[str]:
   lines = [
     '| variant | seed | test acc (TTA) | run s (loop clock) | compile s | process s | '
-    'time to target s | load avg |',
+    'time to target s | load avg (1 min) at start / end |',
     '|---|---|---|---|---|---|---|---|',
   ]
   for r in rows:
-    s, load = r['summary'], r.get('load_average')
+    s, start, end = r['summary'], r.get('load_average_start'), r.get('load_average')
+    load = f'{_num(start and start[0], ".2f")} / {_num(end and end[0], ".2f")}'
     cells = (
       r['variant'], r['seed'], _num(s.get('final_test_accuracy'), '.4f'), _num(s['seconds']),
       _num(s['compile_seconds']), _num(r.get('process_seconds')),
-      _num(s.get('seconds_to_target')), _num(load and load[0], '.2f'),
+      _num(s.get('seconds_to_target')), load,
     )  # fmt: skip
     lines.append('| ' + ' | '.join(str(c) for c in cells) + ' |')
   for variant in dict.fromkeys(r['variant'] for r in rows):
