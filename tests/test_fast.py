@@ -225,8 +225,8 @@ def test_tta_levels_average_the_published_views():
     )
 
 
-def smoke_config(**overrides):
-  config = cifar_fast.get_config('smoke')
+def smoke_config(arg='smoke', **overrides):
+  config = cifar_fast.get_config(arg)
   config.data.name = 'synthetic'
   config.data.synthetic.num_train = 256
   config.data.synthetic.num_test = 128
@@ -269,17 +269,13 @@ def test_the_research_lines_run_on_the_fast_smoke(tmp_path, capsys):
   population all run on configs/cifar_fast.py:smoke, unchanged."""
   import ml_collections
 
-  from jaxland import config as config_lib
   from jaxland import sweep
-  from jaxland.spectrum import settings as spectrum_settings
   from jaxland.sweep import run as sweep_run
 
   # 8 steps of 64, anchor at epoch 1; no TTA (the smoke test above covers it; here it would
   # only add compilation).
   short = {'train.num_epochs': 2, 'train.max_steps': 0, 'data.batch_size': 64, 'train.tta': 0}
-  config = smoke_config(**short)
-  config.repulsion = config_lib.SECTIONS['repulsion'].defaults()
-  config.spectrum = spectrum_settings.defaults()
+  config = smoke_config('smoke,lines=repulsion-spectrum', **short)  # As on the command line.
   research = {'repulsion.enabled': True, 'repulsion.strength': 1.0}
   research |= {'repulsion.anchor_epochs': (1,), 'repulsion.snapshot_epochs': (1, 2)}
   research |= {'spectrum.every_steps': 2, 'spectrum.num_examples': 128, 'spectrum.top_k': 2}
@@ -292,8 +288,7 @@ def test_the_research_lines_run_on_the_fast_smoke(tmp_path, capsys):
   assert {'anchor/0/distance', 'ensemble/accuracy', 'spectrum/top_0'} <= logged, logged
   assert [e for e, _ in artifacts.list_snapshots(str(tmp_path / 'anchored'))] == [1, 2]
 
-  config = smoke_config(**{'task': 'lr_range', 'train.tta': 0})
-  config.lr_range = config_lib.SECTIONS['lr_range'].defaults()
+  config = smoke_config('smoke,lines=lr_range', **{'task': 'lr_range', 'train.tta': 0})
   ranges = {'lr_range.start': 1e-3, 'lr_range.end': 10.0, 'lr_range.num_steps': 6}
   ranges |= {'lr_range.eval_every': 3, 'lr_range.eval_size': 128}
   summary = tasks.run(set_keys(config, ranges), str(tmp_path / 'range'))

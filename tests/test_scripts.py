@@ -37,7 +37,7 @@ def test_shell_script_parses(path):
 @pytest.mark.parametrize('variant', ['jpeg75', 'jpeg75,cpu'])
 def test_every_cifar_question_is_a_valid_run(variant):
   """results/cifar/questions.py's runs (issue 16) wait for hardware: each config validates now
-  (as jaxland.main would before writing anything), and each question names distinct runs."""
+  (as jaxland.main would before writing anything) on all 50k training images."""
   from jaxland import tasks
 
   spec = importlib.util.spec_from_file_location(

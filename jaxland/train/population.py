@@ -417,7 +417,7 @@ def _population_step(run, config):
     return step_fn(state, images, labels, epoch_idx, **_step_kwargs(run, values))
 
   in_axes = (0, None, None, 0, 0, 0)
-  over_members = _unrolled if _unroll_members(run) else _vmapped
+  over_members = _member_map(run)
   masked, unmasked = (
     jax.jit(
       over_members(fn, in_axes),
@@ -434,14 +434,15 @@ def _population_step(run, config):
   return take
 
 
-def _unroll_members(run) -> bool:
-  """Whether the member axis is a loop unrolled inside the one jitted step rather than a vmap:
-  on the CPU, for a model with convolutions. vmap turns a conv whose input and kernel both carry
-  the member axis into one grouped convolution, which XLA:CPU runs about 8x slower than the
-  members' own convolutions one after another (bench/population.py; a ResNet-20 grid trained at
-  0.49x of its sequential runs). Unrolled, each member runs exactly the plain run's step."""
+def _member_map(run):
+  """How a function of one member runs over the member axis: `_unrolled` on the CPU for a model
+  with convolutions, else `_vmapped`. vmap turns a conv whose input and kernel both carry the
+  member axis into one grouped convolution, which XLA:CPU runs about 7x slower than the members'
+  own convolutions one after another (bench/member_conv.py; a ResNet-20 grid trained at 0.49x of
+  its sequential runs). Unrolled, each member runs exactly the plain run's step."""
   has_conv = any(x.ndim == 5 for x in jax.tree.leaves(run.state.params))  # [P, H, W, I, O]
-  return has_conv and jax.default_backend() == 'cpu' and run.mesh.shape['member'] == 1
+  unroll = has_conv and jax.default_backend() == 'cpu' and run.mesh.shape['member'] == 1
+  return _unrolled if unroll else _vmapped
 
 
 def _vmapped(fn, in_axes):
@@ -490,8 +491,7 @@ def _evaluate_all(run):
       fns[split] = lambda p, b, plain=plain: _expanded(plain(_slice(p, 0), _slice(b, 0)))
     else:
       sums = loop.split_eval_fns(run, images, labels)[0]
-      over_members = _unrolled if _unroll_members(run) else _vmapped
-      fns[split] = jax.jit(over_members(sums, (0, 0)))
+      fns[split] = jax.jit(_member_map(run)(sums, (0, 0)))
 
   def evaluate(params, batch_stats):
     out = {}
