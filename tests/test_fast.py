@@ -263,22 +263,17 @@ def test_cifar_fast_smoke_trains_through_the_loop_with_frozen_groups_and_clock(t
   assert not np.array_equal(params[8]['head']['kernel'], params[6]['head']['kernel'])
 
 
-def test_the_research_lines_run_on_the_fast_smoke(tmp_path, capsys):
-  """Nothing in the recipe is special to the loop: repulsion anchors, snapshots (and their
-  ensemble), the spectrum callback, an LR range test, and a sweep whose seeds train as one
-  population all run on configs/cifar_fast.py:smoke, unchanged."""
-  import ml_collections
+# The research lines on configs/cifar_fast.py:smoke, unchanged: nothing in the recipe is special to
+# the loop. 8 steps of 64, anchor at epoch 1; no TTA (the smoke test above covers it; here it would
+# only add compilation). Three tests, so that xdist's workers share them.
+SHORT = {'train.num_epochs': 2, 'train.max_steps': 0, 'data.batch_size': 64, 'train.tta': 0}
 
-  from jaxland import sweep
-  from jaxland.sweep import run as sweep_run
 
-  # 8 steps of 64, anchor at epoch 1; no TTA (the smoke test above covers it; here it would
-  # only add compilation).
-  short = {'train.num_epochs': 2, 'train.max_steps': 0, 'data.batch_size': 64, 'train.tta': 0}
-  config = smoke_config('smoke,lines=repulsion-spectrum', **short)  # As on the command line.
+def test_anchors_snapshots_and_the_spectrum_callback_run_on_the_fast_smoke(tmp_path):
+  config = smoke_config('smoke,lines=repulsion-spectrum', **SHORT)  # As on the command line.
   research = {'repulsion.enabled': True, 'repulsion.strength': 1.0}
   research |= {'repulsion.anchor_epochs': (1,), 'repulsion.snapshot_epochs': (1, 2)}
-  research |= {'spectrum.every_steps': 2, 'spectrum.num_examples': 128, 'spectrum.top_k': 2}
+  research |= {'spectrum.every_steps': 8, 'spectrum.num_examples': 128, 'spectrum.top_k': 2}
   research |= {'spectrum.bottom_k': 0, 'spectrum.lanczos_steps': 4, 'spectrum.slq_probes': 0}
   research |= {'spectrum.trace_probes': 0}
   summary = tasks.run(set_keys(config, research), str(tmp_path / 'anchored'))
@@ -288,15 +283,24 @@ def test_the_research_lines_run_on_the_fast_smoke(tmp_path, capsys):
   assert {'anchor/0/distance', 'ensemble/accuracy', 'spectrum/top_0'} <= logged, logged
   assert [e for e, _ in artifacts.list_snapshots(str(tmp_path / 'anchored'))] == [1, 2]
 
+
+def test_an_lr_range_test_runs_on_the_fast_smoke(tmp_path):
   config = smoke_config('smoke,lines=lr_range', **{'task': 'lr_range', 'train.tta': 0})
   ranges = {'lr_range.start': 1e-3, 'lr_range.end': 10.0, 'lr_range.num_steps': 6}
   ranges |= {'lr_range.eval_every': 3, 'lr_range.eval_size': 128}
   summary = tasks.run(set_keys(config, ranges), str(tmp_path / 'range'))
   assert summary['status'] == 'done' and summary['tests'], summary
 
+
+def test_a_sweep_of_seeds_trains_the_fast_smoke_as_one_population(tmp_path, capsys):
+  import ml_collections
+
+  from jaxland import sweep
+  from jaxland.sweep import run as sweep_run
+
   seeds = ml_collections.ConfigDict()
   seeds.name = 'fast_seeds'
-  seeds.base = smoke_config(**short)
+  seeds.base = smoke_config(**SHORT)
   seeds.space = sweep.values('seed', [0, 1])
   results = sweep_run.run(seeds, str(tmp_path / 'sweep'), vectorize=2)
   assert results == {'seed=0': 'done', 'seed=1': 'done'}, results
