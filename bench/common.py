@@ -115,11 +115,15 @@ class TorchWorker:
 
 def machine() -> str:
   """A one-line description of where the numbers came from."""
-  cpu = 'unknown CPU'
+  cpu, isa = 'unknown CPU', ''
   try:
     with open('/proc/cpuinfo') as f:
-      cpu = next(line.split(':', 1)[1].strip() for line in f if line.startswith('model name'))
+      info = f.read().splitlines()
+    cpu = next(line.split(':', 1)[1].strip() for line in info if line.startswith('model name'))
+    flags = set(next(line for line in info if line.startswith('flags')).split())
+    # XLA's kernels, and so the last bits of a rerun, differ between these instruction sets.
+    isa = ', AVX-512' if 'avx512f' in flags else ', AVX2' if 'avx2' in flags else ''
   except (OSError, StopIteration):
     pass
   platform = f'{jax.devices()[0].platform} x{jax.device_count()}'
-  return f'{platform} ({cpu}, {os.cpu_count()} cores), jax {jax.__version__}'
+  return f'{platform} ({cpu}{isa}, {os.cpu_count()} cores), jax {jax.__version__}'

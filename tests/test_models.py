@@ -381,6 +381,27 @@ def test_dropout2d_drops_whole_channels():
   assert np.all(kept | dropped) and kept.any() and dropped.any()
 
 
+@pytest.mark.parametrize(
+  'name, kwargs, shape',
+  [
+    ('mlp', {'hidden_sizes': (64, 32)}, (28, 28, 1)),
+    ('convnet', {'batch_norm': True}, (32, 32, 3)),
+  ],
+)
+def test_init_compiled_at_o1_gives_the_bits_of_xla_default_o3(name, kwargs, shape):
+  """init_variables compiles the one-shot init at LLVM -O1; the oracle is the same init compiled
+  at -O3 (XLA's default; the option overrides conftest's -O1 flag), bit for bit."""
+  model = get_model(name, num_classes=10, **kwargs)
+  params, stats = models.init_variables(model, shape, seed=3)
+  x, key = jnp.zeros((1, *shape), jnp.float32), jax.random.PRNGKey(3)
+  init = jax.jit(lambda k: model.init({'params': k}, x, train=False))
+  want = init.lower(key).compile({'xla_backend_optimization_level': 3})(key)
+  got = {'params': params, **({'batch_stats': stats} if stats else {})}
+  assert jax.tree.structure(got) == jax.tree.structure(dict(want))
+  for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(dict(want)), strict=True):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
 @pytest.mark.parametrize('name', ['mlp', 'convnet', 'resnet8', 'resnet18', 'mobilenetv2_tiny'])
 def test_bfloat16_compute_dtypes(name):
   """bf16 activations (first layer, BatchNorm), float32 params, BN statistics and logits."""

@@ -18,7 +18,6 @@ figures across steps. Layout under <workdir>/<out> (out = 'spectrum' for the def
 import os
 
 import numpy as np
-from matplotlib import ticker
 
 from jaxland.output import plots, tables
 from jaxland.rundir import artifacts
@@ -159,6 +158,8 @@ def plot_top(result: dict, path: str) -> str:
   ax.errorbar(np.arange(1, len(values) + 1), values, yerr=result['residuals'], fmt='o', ms=3)
   if np.all(values > 0):
     ax.set_yscale('log')
+  from matplotlib import ticker  # At the figure: plots imports matplotlib lazily.
+
   ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))  # Ranks are whole numbers.
   ax.set_xlabel('rank i (λ_1 = largest)')
   ax.set_ylabel('eigenvalue')
