@@ -16,6 +16,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxland import runtime
 from jaxland.models.airbench import Airbench
 from jaxland.models.convnet import ConvNet
 from jaxland.models.mlp import MLP
@@ -105,13 +106,6 @@ def from_config(model_config, num_classes: int) -> nn.Module:
   return get_model(**kwargs)
 
 
-# How programs that run once per run (the init) are compiled on the CPU: LLVM at -O1, which
-# compiles them about 3x faster than XLA's default -O3 (ResNet-20's init: 3.1 s against 8.4 s;
-# the 1-epoch Fashion-MNIST run spends most of its cold-cache compile there) and gives the same
-# bits (tests/test_models.py compares against -O3). Hot paths keep the default.
-ONE_SHOT_COMPILER_OPTIONS = {'xla_backend_optimization_level': 1}
-
-
 def init_variables(model: nn.Module, input_shape, seed: int, train_data=None):
   """Initial (params, batch_stats) of `model` for inputs of `input_shape` (no batch axis).
 
@@ -119,10 +113,8 @@ def init_variables(model: nn.Module, input_shape, seed: int, train_data=None):
   needs `train_data`: (uint8 training images, mean, std) of the dataset it will train on.
   """
   x = jnp.zeros((1, *input_shape), jnp.float32)
-  key = jax.random.PRNGKey(seed)
-  init = jax.jit(lambda k: model.init({'params': k}, x, train=False))
-  options = ONE_SHOT_COMPILER_OPTIONS if jax.default_backend() == 'cpu' else None
-  variables = init.lower(key).compile(options)(key)
+  init = lambda k: model.init({'params': k}, x, train=False)  # noqa: E731
+  variables = runtime.run_once(init, jax.random.PRNGKey(seed))
   params = variables['params']
   if hasattr(model, 'data_init'):
     if train_data is None:

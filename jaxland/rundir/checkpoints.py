@@ -26,6 +26,15 @@ CHECKSUM_FILE = 'jaxland_sha256.json'
 ITEMS = ('state', 'meta')
 
 
+# Arrays replicated over devices are written from one replica. Orbax's default (replica-parallel:
+# each replica writes a slice) slices every array on every device eagerly, compiling a tiny slice
+# program per shape and device at the first save that touches it: recompilation inside a run
+# (tests/test_train.py's log_compiles test), for no gain on one host.
+ocp.type_handlers.register_type_handler(
+  jax.Array, ocp.type_handlers.ArrayHandler(use_replica_parallel=False), override=True
+)
+
+
 class CheckpointError(RuntimeError):
   """No usable checkpoint (every step failed its check), or a checkpoint could not be written."""
 
