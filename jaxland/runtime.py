@@ -59,9 +59,9 @@ def enable_compilation_cache(cache_dir: str | None = None) -> str | None:
 
 
 # How programs that run once per run (initialisations) are compiled on the CPU: LLVM at -O1, which
-# compiles them about 3x faster than XLA's default -O3 (ResNet-20's init: 3.1 s against 8.4 s;
-# most of a cold 1-epoch Fashion-MNIST run's init compile) and gives the same bits
-# (tests/test_models.py compares against -O3). Hot paths keep the default.
+# compiles them 2-3x faster than XLA's default -O3 (bench/init_compile.py,
+# results/foundation/bench_init_compile.txt) and gives the same bits (tests/test_models.py
+# compares against -O3). Hot paths keep the default.
 ONE_SHOT_COMPILER_OPTIONS = {'xla_backend_optimization_level': 1}
 
 

@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from jaxland import models, optim, validation
+from jaxland import models, optim, runtime, validation
 from jaxland.data import pipeline
 from jaxland.optim import build
 from jaxland.output import progress as progress_lib
@@ -353,7 +353,7 @@ def _build(config, people):
   if len(people) == 1:  # The plain run's own initialisation.
     stacked = _expanded(create(*(int(x) for x in seeds[0])))
   else:  # One compiled initialisation for every member.
-    stacked = jax.jit(jax.vmap(create))(seeds[:, 0], seeds[:, 1])
+    stacked = runtime.run_once(jax.vmap(create), seeds[:, 0], seeds[:, 1])
   opt_state = stacked.opt_state
   for name, table in tables.items():
     opt_state = build.set_table(opt_state, name, table)
