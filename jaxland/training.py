@@ -9,7 +9,7 @@ import jax.numpy as jnp
 
 from jaxland import data, models, validation
 from jaxland.distance import anchors, settings
-from jaxland.optim import groups
+from jaxland.optim import build, groups
 from jaxland.rundir import workdir as workdir_lib
 from jaxland.spectrum import callback as spectrum_callback
 from jaxland.train import loop, population
@@ -37,8 +37,9 @@ def check(config) -> None:
   sizes that fit it) and the checkpoint it anchors to. BadInput naming the key otherwise."""
   try:
     dataset = data.load_dataset(config.data)
-    loop.schedule_steps(config, len(dataset.train[1]))
-  except data.DataUnavailableError:
+    steps = loop.schedule_steps(config, len(dataset.train[1]))
+    build.hyperparameter_fns(config, *steps)  # Schedules that need the run's length.
+  except (data.DataUnavailableError, validation.BadInput):
     raise
   except ValueError as e:
     raise validation.BadInput(str(e)) from None

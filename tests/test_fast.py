@@ -244,6 +244,13 @@ def test_a_pattern_that_matches_no_parameter_is_one_line_before_anything_is_writ
   assert not (tmp_path / 'run').exists()
 
 
+def test_a_schedule_too_short_for_its_peak_is_one_line_before_anything_is_written(tmp_path):
+  config = smoke_config(**{'train.max_steps': 2})  # The triangle's peak: int(0.23 x 2) = step 0.
+  with pytest.raises(validation.ConfigError, match=r'optim.schedule.pct_start = 0.23 .*2 steps'):
+    tasks.run(config, str(tmp_path / 'run'))
+  assert not (tmp_path / 'run').exists()
+
+
 def test_cifar_fast_smoke_trains_through_the_loop_with_frozen_groups_and_clock(tmp_path):
   overrides = {'train.target_accuracy': 0.01, 'train.trajectory_every_steps': 2}
   config = smoke_config(**overrides, **{'train.checkpoint_every_epochs': 4})
