@@ -76,12 +76,18 @@ def check_members_equal_sequential(config, tmp_path, rtol=1e-5):
     loose = 1e-3 if got['status'] == 'diverged' else rtol
     assert_close_records(records(member), records(alone), loose)
     if checkpoints.exists(str(alone)):
+      got_params = flat(checkpoints.load_params(str(member))[0])
+      want_params = flat(checkpoints.load_params(str(alone))[0])
       np.testing.assert_allclose(
-        flat(checkpoints.load_params(str(member))[0]),
-        flat(checkpoints.load_params(str(alone))[0]),
+        got_params,
+        want_params,
         rtol=rtol,
         atol=1e-6,  # Near-zero weights: 1e-6 of the weights' scale (~1), not of themselves.
       )
+      drift = np.linalg.norm(got_params - want_params) / np.linalg.norm(want_params)
+      assert checkpoints.relative_param_difference(str(member), str(alone)) == pytest.approx(
+        drift, rel=1e-6, abs=1e-12
+      )  # What results/{distance,lr_science}/population.py report.
     saved = json.load(open(member / 'config.json'))
     for key, value in overrides.items():
       node = saved

@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
 from orbax.checkpoint import checkpoint_managers
@@ -204,6 +205,16 @@ def load_params(ref: str) -> tuple[Any, Any, int]:
   """(params, batch_stats, step) of the checkpoint '<run dir>[:step]' as numpy pytrees."""
   tree, step = load_state_tree(ref)
   return tree['params'], tree.get('batch_stats', {}), step
+
+
+def relative_param_difference(ref_a: str, ref_b: str) -> float:
+  """|θa - θb| / |θb| of two checkpoints' params ('<run dir>[:step]'): how far two runs that
+  should agree (a population member and the same run alone) drifted apart."""
+  flat_a, flat_b = (
+    np.concatenate([np.ravel(x) for x in jax.tree.leaves(load_params(ref)[0])])
+    for ref in (ref_a, ref_b)
+  )
+  return float(np.linalg.norm(flat_a - flat_b) / np.linalg.norm(flat_b))
 
 
 def exists(workdir: str) -> bool:

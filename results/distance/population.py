@@ -12,7 +12,6 @@ import os
 import sys
 import time
 
-import jax
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -86,15 +85,6 @@ def cells(root: str) -> dict:
   return table
 
 
-def relative_param_difference(a: str, b: str) -> float:
-  """|θa - θb| / |θb| of two runs' final params (the size of the reassociation drift)."""
-  pa, pb = (
-    np.concatenate([x.ravel() for x in jax.tree.leaves(checkpoints.load_params(d)[0])])
-    for d in (a, b)
-  )
-  return float(np.linalg.norm(pa - pb) / np.linalg.norm(pb))
-
-
 def main():
   parser = argparse.ArgumentParser()
   parser.add_argument('--smoke', action='store_true')
@@ -145,7 +135,7 @@ def write(out, config, members_root, alone_root, seconds, alone_seconds, members
   # strength.md's columns: acc@6, min 7-12, drop, acc@36, d@7, d@9, d@12, d@36.
   recorded_cells = {k: [v[3], v[4], v[7]] for k, v in old.items()}
   drift = {
-    name: relative_param_difference(
+    name: checkpoints.relative_param_difference(
       os.path.join(members_root, name), os.path.join(alone_root, name)
     )
     for name in names

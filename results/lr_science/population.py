@@ -13,7 +13,6 @@ import platform
 import sys
 import time
 
-import jax
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -32,15 +31,6 @@ ALONE = os.path.join(ROOT, 'runs', 'lr_science', 'population_alone')
 def final_accuracy(run_dir: str) -> float:
   with open(os.path.join(run_dir, 'summary.json')) as f:
     return json.load(f)['final_test_accuracy']
-
-
-def relative_param_difference(a: str, b: str) -> float:
-  """|θa - θb| / |θb| of two runs' final params (the size of the reassociation drift)."""
-  pa, pb = (
-    np.concatenate([x.ravel() for x in jax.tree.leaves(checkpoints.load_params(d)[0])])
-    for d in (a, b)
-  )
-  return float(np.linalg.norm(pa - pb) / np.linalg.norm(pb))
 
 
 def main():
@@ -78,7 +68,7 @@ def main():
       rows.append({
         'schedule': schedule, 'seed': seed, 'population': final_accuracy(member),
         'alone_now': final_accuracy(alone), 'recorded': old,
-        'param_rel_diff': relative_param_difference(member, alone),
+        'param_rel_diff': checkpoints.relative_param_difference(member, alone),
       })  # fmt: skip
   sequential = {
     s: sum(r['seconds'] for r in recorded if r['schedule'] == s)
