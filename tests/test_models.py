@@ -431,6 +431,30 @@ def test_bfloat16_compute_dtypes(name):
   assert inner['BatchNorm_0']['__call__'][0].dtype == jnp.bfloat16
 
 
+def test_airbench_bfloat16_computes_in_bfloat16_with_float32_params_and_gradients():
+  """The fast CIFAR-10 network's bf16 path (what device_check.sh times on a GPU; its --dry does not
+  train it): bf16 convolutions and BatchNorm inputs, float32 params, statistics, logits and
+  gradients. Shapes only (jax.eval_shape): no compilation."""
+  model = get_model('airbench_tiny', dtype='bfloat16', num_classes=10)
+  x = jnp.zeros((2, 32, 32, 3), jnp.float32)
+
+  def run():
+    v = model.init({'params': jax.random.PRNGKey(0)}, x, train=False)
+    logits, state = model.apply(
+      v, x, train=True, capture_intermediates=True, mutable=['batch_stats', 'intermediates']
+    )
+    grads = jax.grad(lambda p: model.apply({**v, 'params': p}, x, train=False).sum())(v['params'])
+    return v, logits, state, grads
+
+  variables, logits, state, grads = jax.eval_shape(run)
+  assert all(leaf.dtype == jnp.float32 for leaf in jax.tree.leaves(variables))
+  assert all(leaf.dtype == jnp.float32 for leaf in jax.tree.leaves(grads))
+  assert logits.dtype == jnp.float32
+  inner = state['intermediates']
+  for name in ('group0_conv1', 'group2_conv2', 'group0_norm1', 'group2_norm2'):
+    assert inner[name]['__call__'][0].dtype == jnp.bfloat16, name
+
+
 def test_bfloat16_logits_close_to_float32(resnet8):
   model32, variables, x = resnet8
   model16 = get_model('resnet8', dtype='bfloat16')
