@@ -46,9 +46,27 @@ def test_every_cifar_question_is_a_valid_run(variant):
   questions = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(questions)
   chosen = questions.questions(variant, lr_max=2.0)
-  assert set(chosen) == {'q1', 'q2', 'q3', 'q4', 'q5', 'q6', 'q7', 'q8'}
+  assert set(chosen) == {f'q{i}' for i in range(1, 11)}
   for qid, (_, runs) in chosen.items():
     for name, run in runs.items():
-      config = questions.config_of(variant, run)
-      tasks.validate(config, num_devices=1)
-      assert config.data.train_subset == 0 and 'jpeg75' in str(config.data), (qid, name)
+      configs = questions.config_of(variant, run)
+      for config in configs if isinstance(configs, list) else [configs]:
+        tasks.validate(config, num_devices=1)
+        if config.task in ('train', 'lr_range'):  # The analyses read their run's data.
+          assert config.data.train_subset == 0 and 'jpeg75' in str(config.data), (qid, name)
+  # q9: seed 003's sweeps choose their epoch on a validation split, 3 seeds a point.
+  for name, run in chosen['q9'][1].items():
+    points = questions.config_of(variant, run)
+    assert {p.data.val_size for p in points} == {5000} and len(points) % 3 == 0, name
+    assert {p.train.best_metric for p in points} == {'val/accuracy'}, name
+    assert {p.seed for p in points} == {0, 1, 2}, name
+  # q10: the spectrum reads the training run's saved params at init, epoch 1, middle and end.
+  runs = chosen['q10'][1]
+  train = questions.config_of(variant, runs['train_seed1'])
+  spectrum = questions.config_of(variant, runs['spectrum_seed1'])
+  per_epoch = train.train.trajectory_every_steps
+  assert per_epoch == 50000 // train.data.batch_size and train.seed == 1
+  last = train.train.num_epochs * per_epoch
+  assert tuple(spectrum.spectrum.steps) == (0, per_epoch, last // 2 // per_epoch * per_epoch, last)
+  cmd = questions.command(variant, 'q10', 'spectrum_seed1', runs['spectrum_seed1'])
+  assert cmd[-1] == '--workdir=' + questions.run_dir(variant, 'q10', 'train_seed1')

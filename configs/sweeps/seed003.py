@@ -11,6 +11,11 @@ Arguments of every seed003_* sweep:
            padding 3; maps stay 28, 14, 7 instead of 30, 17, 10)
   smoke    seconds: two values per axis, 20 steps each, digits if the data is missing (CNN: 8 or
            16 filters, padding 2)
+  full     issue 16's size: all 50,000 training images less a validation split of FULL_VAL (the
+           last ones), the whole test split, the best epoch and early stopping chosen on the
+           validation split (not the test set, as the seed did), and seeds 0, 1, 2 at every point
+           (run with --vectorize: each point's seeds train as one population). With cpu as well:
+           the cpu models, grids and CPU_FULL_EPOCHS epochs on that data (patience CPU_PATIENCE)
 """
 
 import ml_collections
@@ -19,10 +24,13 @@ from configs import cifar_cnn, cifar_mlp, common
 from jaxland import sweep
 
 CPU_TRAIN, CPU_TEST, CPU_EPOCHS, CPU_CONV = 5000, 2000, 8, 3
+FULL_VAL, FULL_SEEDS, CPU_FULL_EPOCHS, CPU_PATIENCE = 5000, (0, 1, 2), 15, 5
 
 
-def parse(arg):
-  return common.parse_arg(arg, cnn=False, jpeg75=False, fashion=False, cpu=False, smoke=False)
+def parse(arg, **extra):
+  return common.parse_arg(
+    arg, cnn=False, jpeg75=False, fashion=False, cpu=False, smoke=False, full=False, **extra
+  )
 
 
 def base_config(args, **model_args):
@@ -40,6 +48,8 @@ def base_config(args, **model_args):
       config.model.num_conv_layers = CPU_CONV
       config.model.filters = 16
       config.model.padding = 2
+  if args.full:
+    full_size(config, args.cpu)
   if args.smoke:
     cifar_mlp.seed003_smoke(config)
     if args.cnn:
@@ -48,13 +58,27 @@ def base_config(args, **model_args):
   return config
 
 
+def full_size(config, cpu: bool) -> None:
+  """All training images less a validation split that picks the best epoch and stops early."""
+  config.data.train_subset = 0
+  config.data.test_subset = 0
+  config.data.val_size = FULL_VAL
+  config.train.best_metric = 'val/accuracy'
+  if cpu:
+    config.train.num_epochs = CPU_FULL_EPOCHS
+    config.train.early_stopping_patience = CPU_PATIENCE
+    config.train.log_every_steps = 500
+
+
 def sweep_config(name: str, args, base, space, **report) -> ml_collections.ConfigDict:
   """The sweep ConfigDict jaxland.sweep reads; the name records the model, data and variant."""
   parts = [name, 'cnn' if args.cnn else 'mlp']
-  parts += [k for k in ('jpeg75', 'fashion', 'cpu', 'smoke') if args[k]]
+  parts += [k for k in ('jpeg75', 'fashion', 'full', 'cpu', 'smoke') if args[k]]
   config = ml_collections.ConfigDict()
   config.name = '_'.join(parts)
   config.base = base
+  if args.full and 'seed' not in {k for point in sweep.expand(space) for k in point}:
+    space = sweep.product(space, sweep.values('seed', FULL_SEEDS))
   config.space = sweep.truncate(space, 2) if args.smoke else space
   config.report = ml_collections.ConfigDict(
     {'group_by': (), 'heatmaps': (), 'colour_by': '', 'strength': '', **report}

@@ -5,7 +5,8 @@ The seed's text lists 11 rates, 0 and 0.0001 ... 0.1; its config repeated 0.01 a
 0.002, 0.005, 0.01, 0.02, 0.05, 0.1. Batch 32, early stopping (patience 25), no weight decay.
 Run:    python -m jaxland.sweep --config=configs/sweeps/seed003_adam.py:jpeg75 --workdir=DIR
 Expect (seed, CIFAR-10): best MLP lr 0.001 (0.54), CNN lr 0.0002 (0.831): 20-50x below SGD's.
-Arguments (see seed003.py): cnn, jpeg75, fashion, cpu (0.0002, 0.001, 0.005, 0.02, 0.1), smoke.
+Arguments (see seed003.py): cnn, jpeg75, fashion, cpu (0.0002, 0.001, 0.005, 0.02, 0.1), smoke,
+full.
 """
 
 from configs.sweeps import seed003

@@ -4,11 +4,11 @@ lr 0.02, 0.05, 0.1, 0.2; plain SGD, batch 32, early stopping (patience 25). Comp
 LRs without BatchNorm (the grids' 4 x 256 MLP and 5 x 256 CNN rows).
 Run:    python -m jaxland.sweep --config=configs/sweeps/seed003_batchnorm.py:jpeg75 --workdir=DIR
 Expect (seed, CIFAR-10): MLP 0.56 vs 0.549, CNN 0.831 vs 0.808; the CNN trains stably at lr 0.2,
-which diverged without BatchNorm. Arguments (see seed003.py): cnn, jpeg75, fashion, cpu, smoke;
+which diverged without BatchNorm. Arguments (see seed003.py): cnn, jpeg75, fashion, cpu, smoke,
+full;
 `nobn` runs the same LRs without BatchNorm (the comparison row).
 """
 
-from configs import common
 from configs.sweeps import seed003
 from jaxland import sweep
 
@@ -16,9 +16,7 @@ LRS = (0.02, 0.05, 0.1, 0.2)
 
 
 def get_config(arg=None):
-  args = common.parse_arg(
-    arg, cnn=False, jpeg75=False, fashion=False, cpu=False, smoke=False, nobn=False
-  )
+  args = seed003.parse(arg, nobn=False)
   base = seed003.base_config(args)
   base.model.batch_norm = not args.nobn
   space = sweep.values('optim.learning_rate', LRS)

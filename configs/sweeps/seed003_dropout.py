@@ -5,7 +5,7 @@ The seed's grid (its text says eight rates and lists 0.2 twice; its config has 0
 the seed. lr 0.05, plain SGD, batch 32, early stopping (patience 25).
 Run:    python -m jaxland.sweep --config=configs/sweeps/seed003_dropout.py:jpeg75 --workdir=DIR
 Expect (seed, CIFAR-10): dropout helps: MLP 0.567 (rate 0.2) vs 0.548, CNN 0.831 (0.3) vs 0.808.
-Arguments (see seed003.py): cnn, jpeg75, fashion, cpu (0, 0.1, 0.2, 0.3, 0.5), smoke.
+Arguments (see seed003.py): cnn, jpeg75, fashion, cpu (0, 0.1, 0.2, 0.3, 0.5), smoke, full.
 """
 
 from configs.sweeps import seed003

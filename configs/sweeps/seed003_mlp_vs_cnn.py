@@ -10,8 +10,9 @@ Run:    python -m jaxland.sweep --config=configs/sweeps/seed003_mlp_vs_cnn.py:jp
         python -m jaxland.sweep --config=configs/sweeps/seed003_mlp_vs_cnn.py:jpeg75,cpu,cnn \
           --workdir=runs/sweeps/cifar10_jpeg75_cnn_seeds
 Expect (seed, CIFAR-10, 100 epochs): CNN 0.808 against MLP 0.549.
-Arguments (see seed003.py): cnn, jpeg75, fashion, smoke; cpu here means 20,000 training images,
-the whole test split and 15 epochs (about 20 minutes for both sweeps on 2 CPU cores).
+Arguments (see seed003.py): cnn, jpeg75, fashion, smoke, full; cpu (without full) here means 20,000
+training images, the whole test split and 15 epochs (about 20 minutes for both sweeps on 2 CPU
+cores).
 """
 
 from configs.sweeps import seed003
@@ -36,7 +37,7 @@ def get_config(arg=None):
       sweep.values('optim.learning_rate', (0.02, 0.05)),
     )
   base = seed003.base_config(args)
-  if args.cpu and not args.smoke:
+  if args.cpu and not args.smoke and not args.full:
     base.data.train_subset = CPU_TRAIN
     base.data.test_subset = 0
     base.train.num_epochs = CPU_EPOCHS

@@ -8,10 +8,17 @@ Run:    JAXLAND_DATA_DIR=../shared/data .venv/bin/python results/cifar/questions
 The published recipe (`jpeg75`, 10 epochs) is meant for a GPU; `jpeg75,cpu` (8 epochs of the
 narrower net, about 27 min a run on the 2-core CPU: results/fast) is the CPU's. Protocols are
 the thesis' scaled to the run's length as results/distance scales them: anchors, restarts and
-snapshots at the same fractions of training. q7 takes q6's max LR (--lr_max); q9 (the seed-003
-sweeps at 50k images) and q10 (the spectrum at 4 checkpoints) are not prepared here yet.
-tests/test_scripts.py validates every config here, so no command rots while it waits for
-hardware.
+snapshots at the same fractions of training. q7 takes q6's max LR (--lr_max). q9 is seed 003's
+own sweeps (its MLP and CNN, not the fast network) at full size: configs/sweeps/seed003_*.py's
+`full` switch (a validation split picks the epoch and stops early), 3 seeds a point, each sweep
+`--vectorize`d. q10 trains one fast-network run per seed saving its params every epoch, then the
+spectrum task at init, epoch 1, the middle and the end, and the landscape task's line searches
+at the end, in that run's folder. tests/test_scripts.py validates every config here, so no
+command rots while it waits for hardware.
+
+A run is a dict of config overrides; keys starting with '@' say how it runs instead: '@config'
+(another config file and argument than the fast network's), '@module' ('jaxland.sweep'), '@seeds'
+(False: one process, not a population over SEEDS) and '@workdir' (a folder other than its own).
 """
 
 import argparse
@@ -27,6 +34,9 @@ sys.path.insert(0, ROOT)
 
 SEEDS = (0, 1, 2)
 VARIANTS = ('jpeg75', 'jpeg75,cpu')
+SEED003_SWEEPS = ('mlp_vs_cnn', 'dropout', 'l2', 'batchnorm', 'adam')
+STEPS_PER_EPOCH = 50000 // 1024  # The fast network's batches of 1024 (the partial one dropped).
+SPECTRUM_EXAMPLES = 2048  # q10's data subset: 2 of the recipe's batches (BatchNorm in train mode).
 
 
 def questions(variant: str, lr_max: float = 0.0) -> dict:
@@ -113,6 +123,14 @@ def questions(variant: str, lr_max: float = 0.0) -> dict:
       },
     ),
   }
+  out['q9'] = (
+    "Seed 003's MLP against its CNN; dropout, L2, BatchNorm, Adam: early stopping on validation",
+    seed003_sweeps(variant),
+  )
+  out['q10'] = (
+    'The Hessian spectrum of the fast network at 4 checkpoints',
+    spectra(variant, epochs),
+  )
   if lr_max:
     out['q7'] = (
       "Super-convergence: one-cycle at the range test's max LR against piecewise and constant",
@@ -127,11 +145,66 @@ def questions(variant: str, lr_max: float = 0.0) -> dict:
   return out
 
 
+def seed003_sweeps(variant: str) -> dict:
+  """q9: every seed003 sweep on the MLP and on the CNN, `full` size (3 seeds a point)."""
+  arg = 'jpeg75,full' + (',cpu' if 'cpu' in variant.split(',') else '')
+  runs = {}
+  for name in SEED003_SWEEPS:
+    for model in ('mlp', 'cnn'):
+      extra = ',cnn' if model == 'cnn' else ''
+      runs[f'{name}_{model}'] = {'@module': 'jaxland.sweep'}
+      runs[f'{name}_{model}']['@config'] = f'configs/sweeps/seed003_{name}.py:{arg}{extra}'
+  for model in ('mlp', 'cnn'):  # The same LRs without BatchNorm: the comparison row.
+    runs[f'batchnorm_{model}_nobn'] = dict(runs[f'batchnorm_{model}'])
+    runs[f'batchnorm_{model}_nobn']['@config'] += ',nobn'
+  return runs
+
+
+def spectra(variant: str, epochs: int) -> dict:
+  """q10: per seed, a run saving its params each epoch, then the spectrum at 4 of them and the
+  line searches (top eigendirections and random ones) at the last, written into that run."""
+  steps = (0, STEPS_PER_EPOCH, epochs // 2 * STEPS_PER_EPOCH, epochs * STEPS_PER_EPOCH)
+  runs = {}
+  for seed in SEEDS:
+    train = run_dir(variant, 'q10', f'train_seed{seed}')
+    runs[f'train_seed{seed}'] = {'seed': seed, 'train.trajectory_every_steps': STEPS_PER_EPOCH}
+    runs[f'train_seed{seed}']['@seeds'] = False
+    runs[f'spectrum_seed{seed}'] = {
+      '@config': f'configs/spectrum.py:n={SPECTRUM_EXAMPLES}',
+      '@workdir': train,
+      'checkpoint': train,
+      'spectrum.steps': steps,
+      'spectrum.bn_mode': 'train',
+    }
+    runs[f'landscape_seed{seed}'] = {
+      '@config': 'configs/landscape.py',
+      '@workdir': train,
+      'checkpoint': f'{train}:{steps[-1]}',
+      'landscape.probes': ('lines', 'random'),
+      'landscape.curvature_examples': SPECTRUM_EXAMPLES,
+      'landscape.t_chunk': 1,  # On the CPU a vmapped conv over t is a slow grouped conv.
+    }
+  return runs
+
+
+def is_training(run: dict) -> bool:
+  """A run of the fast network (not a range test, a sweep or an analysis task)."""
+  return run.get('task') != 'lr_range' and '@config' not in run
+
+
 def population_overrides(run: dict) -> dict:
   """A training run trains its seeds as one population; a range test runs per seed 0."""
-  if run.get('task') == 'lr_range':
+  if not is_training(run) or run.get('@seeds') is False:
     return {}
   return {'population.seed': SEEDS}
+
+
+def overrides_of(run: dict) -> dict:
+  return {k: v for k, v in run.items() if not k.startswith('@')} | population_overrides(run)
+
+
+def run_dir(variant: str, qid: str, name: str) -> str:
+  return os.path.join('runs', 'cifar', variant.replace(',', '_'), qid, name)
 
 
 def config_arg(variant: str, run: dict) -> str:
@@ -142,12 +215,17 @@ def config_arg(variant: str, run: dict) -> str:
   return variant + (f',lines={"-".join(lines)}' if lines else '')
 
 
+def config_file(variant: str, run: dict) -> str:
+  return run.get('@config') or f'configs/cifar_fast.py:{config_arg(variant, overrides_of(run))}'
+
+
 def command(variant: str, qid: str, name: str, run: dict) -> list[str]:
-  overrides = run | population_overrides(run)
-  flags = [f'--config.{k}={_flag(v)}' for k, v in overrides.items()]
-  workdir = os.path.join('runs', 'cifar', variant.replace(',', '_'), qid, name)
-  config = f'--config=configs/cifar_fast.py:{config_arg(variant, run)}'
-  return ['-m', 'jaxland.main', config, *flags, f'--workdir={workdir}']
+  flags = [f'--config.{k}={_flag(v)}' for k, v in overrides_of(run).items()]
+  workdir = run.get('@workdir') or run_dir(variant, qid, name)
+  module = run.get('@module', 'jaxland.main')
+  tail = ['--vectorize'] if module == 'jaxland.sweep' else []
+  config = f'--config={config_file(variant, run)}'
+  return ['-m', module, config, *flags, f'--workdir={workdir}', *tail]
 
 
 def _flag(value) -> str:
@@ -155,12 +233,21 @@ def _flag(value) -> str:
 
 
 def config_of(variant: str, run: dict):
-  """The run's config as jaxland.main builds it from command()'s flags (for validation)."""
-  from configs import cifar_fast
+  """The run's config as jaxland.main builds it from command()'s flags (for validation); for a
+  sweep, the configs of all its points."""
+  import importlib.util
+
+  from jaxland import sweep
   from tests.helpers import set_keys
 
-  config = cifar_fast.get_config(config_arg(variant, run))
-  return set_keys(config, run | population_overrides(run))
+  path, _, arg = config_file(variant, run).partition(':')
+  spec = importlib.util.spec_from_file_location('question_config', os.path.join(ROOT, path))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  config = set_keys(module.get_config(arg or None), overrides_of(run))
+  if run.get('@module') == 'jaxland.sweep':
+    return [sweep.point_config(config, point) for point in sweep.resolve(config)]
+  return config
 
 
 def run_seconds(variant: str) -> float | None:
@@ -185,14 +272,16 @@ def main():
   if args.only:
     chosen = {q: chosen[q] for q in args.only.split(',')}
   per_run = run_seconds(args.variant)
-  training = ranges = 0
+  training = ranges = others = 0
   for qid, (question, runs) in chosen.items():
     print(f'# {qid}: {question}')
     for name, run in runs.items():
       if run.get('task') == 'lr_range':
         ranges += 1
+      elif is_training(run):
+        training += len(population_overrides(run).get('population.seed', (0,)))
       else:
-        training += len(SEEDS)
+        others += 1
       cmd = command(args.variant, qid, name, run)
       print('python ' + shlex.join(cmd))
       if args.run:
@@ -203,7 +292,10 @@ def main():
     if per_run
     else f'no {args.variant} run timed yet'
   )
-  print(f'# {training} training member-runs ({cost}) and {ranges} range tests')
+  print(
+    f'# {training} training member-runs of the fast network ({cost}), {ranges} range tests, '
+    f'{others} sweeps (q9: seed 003 models) and analysis tasks (q10)'
+  )
 
 
 if __name__ == '__main__':

@@ -3,7 +3,9 @@ whole `python -m jaxland.main` process (timed from outside as well as by the loo
 then results.json, curves.png (test accuracy against wall time) and table.md beside this file.
 
 Run:  JAXLAND_DATA_DIR=../shared/data .venv/bin/python results/fast/run.py
-        [--variants=jpeg75,cpu] [--seeds=0,1,2] [--runs=runs/fast] [--smoke]
+        [--variants=jpeg75,cpu] [--seeds=0,1,2] [--runs=runs/fast] [--out=DIR] [--smoke]
+--out: where results.json, table.md and curves.png go (default: beside this file; another variant
+than the recorded one goes in a folder of its own, e.g. results/fast/cpu_32-128-128_10ep).
 A run whose workdir already holds a finished run of the same config is read, not rerun (its
 process time is then the one recorded before, if any). --smoke: the :smoke variant on synthetic
 data into /tmp/jaxland_results_smoke/fast (results/ untouched).
@@ -67,6 +69,16 @@ def run_one(variant: str, seed: int, runs: str, smoke: bool) -> dict:
   }  # fmt: skip
 
 
+def _isa() -> str:
+  """', AVX-512' or ', AVX2': the step's speed differs about 2.5x between this project's two
+  kinds of 2-core VM (results/fast/README.md)."""
+  try:
+    flags = next(line for line in open('/proc/cpuinfo') if line.startswith('flags')).split()
+  except (OSError, StopIteration):
+    return ''
+  return ', AVX-512' if 'avx512f' in flags else ', AVX2' if 'avx2' in flags else ''
+
+
 def _done(path: str) -> bool:
   try:
     return json.load(open(path))['status'] == 'done'
@@ -115,9 +127,11 @@ def main():
   parser.add_argument('--variants', default='jpeg75,cpu')
   parser.add_argument('--seeds', default='0,1,2')
   parser.add_argument('--runs', default=os.path.join(ROOT, 'runs', 'fast'))
+  parser.add_argument('--out', default=HERE)
   parser.add_argument('--smoke', action='store_true')
   args = parser.parse_args()
-  out = HERE
+  out = args.out
+  os.makedirs(out, exist_ok=True)
   if args.smoke:
     out = os.path.join('/tmp', 'jaxland_results_smoke', 'fast')
     args.runs, args.variants, args.seeds = os.path.join(out, 'runs'), 'smoke', '0'
@@ -125,8 +139,8 @@ def main():
   seeds = [int(s) for s in args.seeds.split(',')]
   rows = [run_one(args.variants, seed, args.runs, args.smoke) for seed in seeds]
   result = {
-    'hardware': f'{os.cpu_count()}-core CPU ({platform.processor() or platform.machine()}), '
-    f'{platform.platform()}',
+    'hardware': f'{os.cpu_count()}-core CPU '
+    f'({platform.processor() or platform.machine()}{_isa()}), {platform.platform()}',
     'dataset': 'synthetic' if args.smoke else 'cifar10_jpeg75',
     'rows': rows,
   }
