@@ -58,10 +58,10 @@ def enable_compilation_cache(cache_dir: str | None = None) -> str | None:
   return path
 
 
-# How programs that run once per run (initialisations) are compiled on the CPU: LLVM at -O1, which
-# compiles them 2-3x faster than XLA's default -O3 (bench/init_compile.py,
-# results/foundation/bench_init_compile.txt) and gives the same bits (tests/test_models.py
-# compares against -O3). Hot paths keep the default.
+# How programs that run once per run or once an epoch (initialisations, an epoch's batch order)
+# are compiled on the CPU: LLVM at -O1, which compiles them 2-3x faster than XLA's default -O3
+# (bench/init_compile.py, results/foundation/bench_init_compile.txt) and gives the same bits
+# (tests/test_models.py and tests/test_pipeline.py compare against -O3). Hot paths keep the default.
 ONE_SHOT_COMPILER_OPTIONS = {'xla_backend_optimization_level': 1}
 
 
@@ -74,8 +74,17 @@ def run_once(fn, *args):
   jitted = jax.jit(fn)
   if any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(args)):
     return jitted(*args)
+  return compiled_cold(jitted, *args)(*args)
+
+
+def compiled_cold(jitted, *args):
+  """`jitted` (a jax.jit function) compiled for `args` with ONE_SHOT_COMPILER_OPTIONS on the CPU:
+  for a program whose compile costs more than its runs. Call the result with the non-static
+  arguments only."""
+  import jax
+
   options = ONE_SHOT_COMPILER_OPTIONS if jax.default_backend() == 'cpu' else None
-  return jitted.lower(*args).compile(options)(*args)
+  return jitted.lower(*args).compile(options)
 
 
 def clu_without_tensorflow() -> None:

@@ -25,6 +25,7 @@ from jaxland import sweep
 
 CPU_TRAIN, CPU_TEST, CPU_EPOCHS, CPU_CONV = 5000, 2000, 8, 3
 FULL_VAL, FULL_SEEDS, CPU_FULL_EPOCHS, CPU_PATIENCE = 5000, (0, 1, 2), 15, 5
+SMOKE_VAL = 256  # full with smoke: a validation split the smoke's data can hold.
 
 
 def parse(arg, **extra):
@@ -55,6 +56,8 @@ def base_config(args, **model_args):
     if args.cnn:
       config.model.filters = 8
       config.model.padding = 2
+    if args.full:
+      config.data.val_size = SMOKE_VAL
   return config
 
 

@@ -18,7 +18,7 @@ import numpy as np
 from absl import logging
 from clu import parameter_overview, periodic_actions
 
-from jaxland import data, models
+from jaxland import data, models, runtime
 from jaxland.data import pipeline
 from jaxland.optim import build
 from jaxland.output import progress as progress_lib
@@ -193,16 +193,22 @@ class Stepper:
     self.run, self.first_epoch = run, first_epoch
     self.train_step = make_train_step(run) if train_step is None else train_step
     self.data_seed = artifacts.seeds(run.config)[1]
-    self._orders = jax.jit(
-      pipeline.epoch_batches, static_argnums=(2, 3), out_shardings=pipeline.replicated(run.mesh)
-    )
+    self._orders = None  # epoch_batches compiled for this run's shapes (at -O1 on the CPU).
     self.step, self._epoch, self._idx, self._in_flight = None, None, None, []
 
   def order(self, epoch: int):
     """The [steps_per_epoch, batch] example indices of this stepper's epoch `epoch` (0-based)."""
     if epoch != self._epoch:
-      n, batch = len(self.run.dataset.train[1]), self.run.config.data.batch_size
-      self._idx = self._orders(self.data_seed, self.first_epoch + epoch, n, batch)
+      seed, run_epoch = int(self.data_seed), int(self.first_epoch + epoch)
+      if self._orders is None:
+        n, batch = len(self.run.dataset.train[1]), self.run.config.data.batch_size
+        orders = jax.jit(
+          pipeline.epoch_batches,
+          static_argnums=(2, 3),
+          out_shardings=pipeline.replicated(self.run.mesh),
+        )
+        self._orders = runtime.compiled_cold(orders, seed, run_epoch, n, batch)
+      self._idx = self._orders(seed, run_epoch)
       self._epoch = epoch
     return self._idx
 
