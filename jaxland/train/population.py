@@ -477,7 +477,8 @@ def _orders(run, people):
     static_argnums=(2, 3),
     out_shardings=pipeline.member_sharding(run.mesh),
   )
-  return lambda epoch: fn(seeds, epoch, n, batch)
+  compiled = runtime.compiled_cold(fn, seeds, 0, n, batch)  # Compiles once, runs once an epoch.
+  return lambda epoch: compiled(seeds, int(epoch))
 
 
 def _evaluate_all(run):
