@@ -4,6 +4,9 @@ then results.json, curves.png (test accuracy against wall time) and table.md bes
 
 Run:  JAXLAND_DATA_DIR=../shared/data .venv/bin/python results/fast/run.py
         [--variants=jpeg75,cpu] [--seeds=0,1,2] [--runs=runs/fast] [--out=DIR] [--smoke]
+        [--set=KEY=VALUE ...]
+--set: config overrides on top of the variant (an ablation, e.g. --set=train.label_smoothing=0.0);
+they join the run folder's name and the variant's label.
 --out: where results.json, table.md and curves.png go (default: beside this file; another variant
 than the recorded one goes in a folder of its own, e.g. results/fast/cpu_32-128-128_10ep).
 A run whose workdir already holds a finished run of the same config is read, not rerun (its
@@ -27,17 +30,19 @@ sys.path.insert(0, ROOT)
 from jaxland.output import metrics, plots  # noqa: E402
 
 
-def command(variant: str, seed: int, workdir: str, smoke: bool) -> list[str]:
+def command(variant: str, seed: int, workdir: str, smoke: bool, sets=()) -> list[str]:
   extra = ['--config.data.name=synthetic'] if smoke else []
+  extra += [f'--config.{s}' for s in sets]
   return [
     sys.executable, '-m', 'jaxland.main', f'--config=configs/cifar_fast.py:{variant},seed={seed}',
     f'--workdir={workdir}', *extra,
   ]  # fmt: skip
 
 
-def run_one(variant: str, seed: int, runs: str, smoke: bool) -> dict:
-  workdir = os.path.join(runs, f'{variant.replace(",", "_")}_seed{seed}')
-  cmd = command(variant, seed, workdir, smoke)
+def run_one(variant: str, seed: int, runs: str, smoke: bool, sets=()) -> dict:
+  name = '_'.join([variant.replace(',', '_'), *sets])
+  workdir = os.path.join(runs, f'{name}_seed{seed}')
+  cmd = command(variant, seed, workdir, smoke, sets)
   record = os.path.join(workdir, 'process.json')
   summary_path = os.path.join(workdir, 'summary.json')
   if not _done(summary_path):
@@ -63,7 +68,7 @@ def run_one(variant: str, seed: int, runs: str, smoke: bool) -> dict:
   ]
   epoch_seconds = [r['epoch_time'] for r in rows if 'epoch_time' in r]
   return {
-    'variant': variant, 'seed': seed, 'command': ' '.join(['python', *cmd[1:]]),
+    'variant': ' '.join([variant, *sets]), 'seed': seed, 'command': ' '.join(['python', *cmd[1:]]),
     'workdir': workdir, 'summary': summary, 'curve': curve, 'epoch_seconds': epoch_seconds,
     **process,
   }  # fmt: skip
@@ -129,6 +134,7 @@ def main():
   parser.add_argument('--runs', default=os.path.join(ROOT, 'runs', 'fast'))
   parser.add_argument('--out', default=HERE)
   parser.add_argument('--smoke', action='store_true')
+  parser.add_argument('--set', action='append', default=[], dest='sets', metavar='KEY=VALUE')
   args = parser.parse_args()
   out = args.out
   os.makedirs(out, exist_ok=True)
@@ -137,7 +143,7 @@ def main():
     args.runs, args.variants, args.seeds = os.path.join(out, 'runs'), 'smoke', '0'
     os.makedirs(out, exist_ok=True)
   seeds = [int(s) for s in args.seeds.split(',')]
-  rows = [run_one(args.variants, seed, args.runs, args.smoke) for seed in seeds]
+  rows = [run_one(args.variants, seed, args.runs, args.smoke, args.sets) for seed in seeds]
   result = {
     'hardware': f'{os.cpu_count()}-core CPU '
     f'({platform.processor() or platform.machine()}{_isa()}), {platform.platform()}',
