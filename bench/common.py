@@ -113,17 +113,25 @@ class TorchWorker:
       self.proc.wait(timeout=30)
 
 
+def isa() -> str:
+  """', AVX-512', ', AVX2' or '': XLA's kernels, and so the speed and the last bits of a rerun,
+  differ between these instruction sets (this project's 2-core VMs come with either)."""
+  try:
+    with open('/proc/cpuinfo') as f:
+      flags = set(next(line for line in f if line.startswith('flags')).split())
+  except (OSError, StopIteration):
+    return ''
+  return ', AVX-512' if 'avx512f' in flags else ', AVX2' if 'avx2' in flags else ''
+
+
 def machine() -> str:
   """A one-line description of where the numbers came from."""
-  cpu, isa = 'unknown CPU', ''
+  cpu = 'unknown CPU'
   try:
     with open('/proc/cpuinfo') as f:
       info = f.read().splitlines()
     cpu = next(line.split(':', 1)[1].strip() for line in info if line.startswith('model name'))
-    flags = set(next(line for line in info if line.startswith('flags')).split())
-    # XLA's kernels, and so the last bits of a rerun, differ between these instruction sets.
-    isa = ', AVX-512' if 'avx512f' in flags else ', AVX2' if 'avx2' in flags else ''
   except (OSError, StopIteration):
     pass
   platform = f'{jax.devices()[0].platform} x{jax.device_count()}'
-  return f'{platform} ({cpu}{isa}, {os.cpu_count()} cores), jax {jax.__version__}'
+  return f'{platform} ({cpu}{isa()}, {os.cpu_count()} cores), jax {jax.__version__}'

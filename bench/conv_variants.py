@@ -15,7 +15,6 @@ Prints min / median s per step and, as its last line, each variant's median / ch
 
 import argparse
 import contextlib
-import os
 import statistics
 import time
 
@@ -79,5 +78,4 @@ def main():
 
 
 if __name__ == '__main__':
-  os.environ.setdefault('JAX_PLATFORMS', 'cpu')
   main()

@@ -61,7 +61,7 @@ def enable_compilation_cache(cache_dir: str | None = None) -> str | None:
 # How programs that run once per run or once an epoch (initialisations, an epoch's batch order)
 # are compiled on the CPU: LLVM at -O1, which compiles them 2-3x faster than XLA's default -O3
 # (bench/init_compile.py, results/foundation/bench_init_compile.txt) and gives the same bits
-# (tests/test_models.py and tests/test_pipeline.py compare against -O3). Hot paths keep the default.
+# (tests/test_models.py and tests/test_data.py compare against -O3). Hot paths keep the default.
 ONE_SHOT_COMPILER_OPTIONS = {'xla_backend_optimization_level': 1}
 
 

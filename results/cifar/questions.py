@@ -151,12 +151,10 @@ def seed003_sweeps(variant: str) -> dict:
   runs = {}
   for name in SEED003_SWEEPS:
     for model in ('mlp', 'cnn'):
-      extra = ',cnn' if model == 'cnn' else ''
-      runs[f'{name}_{model}'] = {'@module': 'jaxland.sweep'}
-      runs[f'{name}_{model}']['@config'] = f'configs/sweeps/seed003_{name}.py:{arg}{extra}'
-  for model in ('mlp', 'cnn'):  # The same LRs without BatchNorm: the comparison row.
-    runs[f'batchnorm_{model}_nobn'] = dict(runs[f'batchnorm_{model}'])
-    runs[f'batchnorm_{model}_nobn']['@config'] += ',nobn'
+      for suffix in ('', ',nobn') if name == 'batchnorm' else ('',):  # nobn: the comparison.
+        config = f'configs/sweeps/seed003_{name}.py:{arg}{",cnn" if model == "cnn" else ""}'
+        run_name = f'{name}_{model}' + ('_nobn' if suffix else '')
+        runs[run_name] = {'@module': 'jaxland.sweep', '@config': config + suffix}
   return runs
 
 
@@ -167,8 +165,11 @@ def spectra(variant: str, epochs: int) -> dict:
   runs = {}
   for seed in SEEDS:
     train = run_dir(variant, 'q10', f'train_seed{seed}')
-    runs[f'train_seed{seed}'] = {'seed': seed, 'train.trajectory_every_steps': STEPS_PER_EPOCH}
-    runs[f'train_seed{seed}']['@seeds'] = False
+    runs[f'train_seed{seed}'] = {
+      '@seeds': False,
+      'seed': seed,
+      'train.trajectory_every_steps': STEPS_PER_EPOCH,
+    }
     runs[f'spectrum_seed{seed}'] = {
       '@config': f'configs/spectrum.py:n={SPECTRUM_EXAMPLES}',
       '@workdir': train,

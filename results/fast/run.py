@@ -29,6 +29,9 @@ sys.path.insert(0, ROOT)
 
 from jaxland.output import metrics, plots  # noqa: E402
 
+sys.path.insert(0, os.path.join(ROOT, 'bench'))
+import common  # noqa: E402  (bench/common.py: the instruction set in the hardware line)
+
 
 def command(variant: str, seed: int, workdir: str, smoke: bool, sets=()) -> list[str]:
   extra = ['--config.data.name=synthetic'] if smoke else []
@@ -72,16 +75,6 @@ def run_one(variant: str, seed: int, runs: str, smoke: bool, sets=()) -> dict:
     'workdir': workdir, 'summary': summary, 'curve': curve, 'epoch_seconds': epoch_seconds,
     **process,
   }  # fmt: skip
-
-
-def _isa() -> str:
-  """', AVX-512' or ', AVX2': the step's speed differs about 2.5x between this project's two
-  kinds of 2-core VM (results/fast/README.md)."""
-  try:
-    flags = next(line for line in open('/proc/cpuinfo') if line.startswith('flags')).split()
-  except (OSError, StopIteration):
-    return ''
-  return ', AVX-512' if 'avx512f' in flags else ', AVX2' if 'avx2' in flags else ''
 
 
 def _done(path: str) -> bool:
@@ -146,7 +139,7 @@ def main():
   rows = [run_one(args.variants, seed, args.runs, args.smoke, args.sets) for seed in seeds]
   result = {
     'hardware': f'{os.cpu_count()}-core CPU '
-    f'({platform.processor() or platform.machine()}{_isa()}), {platform.platform()}',
+    f'({platform.processor() or platform.machine()}{common.isa()}), {platform.platform()}',
     'dataset': 'synthetic' if args.smoke else 'cifar10_jpeg75',
     'rows': rows,
   }

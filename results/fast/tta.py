@@ -25,20 +25,22 @@ LEVELS = (0, 1, 2)
 
 def accuracies(run_dir: str) -> dict:
   """{level: test accuracy} of the run's final checkpoint, and its recorded accuracy."""
+  import jax
+
   from jaxland.data import pipeline
   from jaxland.rundir import artifacts, checkpoints
   from jaxland.train import loop
 
   params, batch_stats, step = checkpoints.load_params(run_dir)
   out = {'run': run_dir, 'step': int(step)}
-  for level in LEVELS:
-    config = artifacts.load_config(run_dir)
-    config.unlock()
-    config.train.tta = level
-    with tempfile.TemporaryDirectory() as scratch:
-      run = loop.build_run(config, scratch, writer=None)
-      placed = pipeline.put_global((params, batch_stats), pipeline.replicated(run.mesh))
-      out[f'tta{level}'] = float(run.evaluate('test', *placed)['accuracy'])
+  config = artifacts.load_config(run_dir)
+  with tempfile.TemporaryDirectory() as scratch:
+    run = loop.build_run(config, scratch, writer=None)
+  placed = pipeline.put_global((params, batch_stats), pipeline.replicated(run.mesh))
+  for level in LEVELS:  # The run's own test evaluation, rebuilt at each TTA level.
+    run.config.train.tta = level
+    run.eval_fns['test'] = jax.jit(loop.split_eval_fns(run, *run.device_data['test'])[0])
+    out[f'tta{level}'] = float(run.evaluate('test', *placed)['accuracy'])
   with open(os.path.join(run_dir, 'summary.json')) as f:
     out['recorded'] = json.load(f).get('final_test_accuracy')
   return out
