@@ -14,6 +14,8 @@ points less on cifar10_jpeg75. Arguments:
             (results/fast/README.md says what it trades and what that costs)
     smoke   airbench_tiny on 2,048 images for 4 epochs of 8 steps (CI)
     seed=N, epochs=N (0: the variant's), widths=a-b-c
+    whiten=random  the whitening ablation: the first conv starts from PyTorch's default init and
+            trains like the other convs (its bias still only for the first 3 epochs)
     lines=a-b  research-line sections added with their defaults (repulsion, lr_range, spectrum,
             landscape, intervene), so that --config.repulsion.strength=... etc. can be set
 
@@ -54,10 +56,21 @@ def recipe(config, batch_size: int = 1024) -> None:
   config.train.tta = 2
 
 
+def unwhiten(config) -> None:
+  """The whitening ablation: a first conv from PyTorch's default init, trained (with weight decay)
+  from step 0 like every other conv; its bias keeps the recipe's 3-epoch rule."""
+  config.model.whiten_from_data = False
+  config.model.train_whiten = True
+  config.optim.freeze = tuple(r for r in config.optim.freeze if r[0] != '^whiten/kernel')
+
+
 def get_config(arg=None):
   args = common.parse_arg(
-    arg, smoke=False, jpeg75=False, cpu=False, seed=0, epochs=0, widths='', lines=''
-  )
+    arg, smoke=False, jpeg75=False, cpu=False, seed=0, epochs=0, widths='', lines='',
+    whiten='data',
+  )  # fmt: skip
+  if args.whiten not in ('data', 'random'):
+    raise ValueError(f"whiten={args.whiten!r}: give 'data' (airbench's) or 'random'")
   config = default.get_config()
   for name in filter(None, args.lines.split('-')):
     if name not in config_lib.SECTIONS:
@@ -80,6 +93,8 @@ def get_config(arg=None):
     {'name': 'airbench', 'widths': widths, 'bn_momentum': 0.6, 'dtype': 'float32'}
   )
   recipe(config)
+  if args.whiten == 'random':
+    unwhiten(config)
   config.train.num_epochs = args.epochs or (CPU_EPOCHS if args.cpu else 10)
   config.train.log_every_steps = 16
   config.train.eval_every_epochs = 5 if args.cpu else 1
@@ -94,6 +109,8 @@ def get_config(arg=None):
     config.data.batch_size = 256
     config.data.eval_batch_size = 256
     recipe(config, batch_size=256)
+    if args.whiten == 'random':
+      unwhiten(config)
     config.train.num_epochs = 4
     config.train.max_steps = 32  # All of it (the smoke's 2,048 images make 8 steps an epoch).
     config.train.log_every_steps = 4

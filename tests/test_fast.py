@@ -10,6 +10,7 @@ import optax
 import pytest
 
 from configs import cifar_fast
+from jaxland import config as config_lib
 from jaxland import models, tasks, validation
 from jaxland.data import pipeline
 from jaxland.models import airbench
@@ -72,6 +73,33 @@ def test_airbench_model_shapes_init_from_data_and_frozen_kernel_gradient():
   assert float(jnp.abs(grads['whiten']['bias']).max()) > 0.0
   with pytest.raises(ValueError, match='train_data'):
     models.init_variables(model, (32, 32, 3), 0)
+
+
+def test_the_whitening_ablation_keeps_the_default_init_and_trains_the_first_conv():
+  config = smoke_config('smoke,whiten=random')
+  config_lib.validate(config, num_devices=1)
+  model = models.from_config(config.model, 10)
+  images = RNG.integers(0, 256, size=(300, 32, 32, 3), dtype=np.uint8)
+  params, stats = models.init_variables(model, (32, 32, 3), 0, (images, (0.5,) * 3, (0.25,) * 3))
+  plain = model.init({'params': jax.random.PRNGKey(0)}, jnp.zeros((1, 32, 32, 3)), train=False)
+  np.testing.assert_array_equal(params['whiten']['kernel'], plain['params']['whiten']['kernel'])
+  x = (images[:8].astype(np.float32) / 255 - 0.5) / 0.25
+  assert not np.allclose(params['whiten']['kernel'], airbench.whitening_kernel(x, 2), atol=0.1)
+
+  def loss(p):
+    logits, _ = model.apply(
+      {'params': p, 'batch_stats': stats}, x[:4], train=True, mutable=['batch_stats']
+    )
+    return logits.sum()
+
+  grads = jax.jit(jax.grad(loss))(params)
+  assert float(jnp.abs(grads['whiten']['kernel']).max()) > 0.0
+  moved = _apply(make_optimizer(config, 8, 32), [grads], params)[0]['whiten']
+  assert not np.array_equal(moved['kernel'], params['whiten']['kernel'])
+  assert not np.array_equal(moved['bias'], params['whiten']['bias'])
+  assert cifar_fast.get_config('smoke').optim.freeze[0][0] == '^whiten/kernel'  # The recipe's.
+  with pytest.raises(ValueError, match="whiten='none'"):
+    cifar_fast.get_config('smoke,whiten=none')
 
 
 def test_triangle_schedule_is_airbenchs_line():

@@ -103,6 +103,7 @@ class Airbench(nn.Module):
   widths: Sequence[int] = (64, 256, 256)
   whiten_kernel: int = 2
   whiten_images: int = 5000  # Training images whose patches set the whitening kernel.
+  whiten_from_data: bool = True  # False: the first conv keeps PyTorch's default init (ablation).
   train_whiten: bool = False  # airbench keeps the whitening kernel fixed.
   conv_backward: str = 'chunked'  # On the CPU: layers.Conv's 'chunked' or 'matmul' backward.
   head_scale: float = 1 / 9
@@ -161,7 +162,10 @@ class Airbench(nn.Module):
 
   def data_init(self, params, images: np.ndarray, mean, std):
     """params with the whitening kernel set from the first `whiten_images` training images
-    (uint8 [N, H, W, C], normalized with the dataset's mean and std as the steps do)."""
+    (uint8 [N, H, W, C], normalized with the dataset's mean and std as the steps do); unchanged
+    without `whiten_from_data`."""
+    if not self.whiten_from_data:
+      return params
     x = np.asarray(images[: self.whiten_images], np.float32) / 255.0
     x = (x - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
     kernel = whitening_kernel(x, self.whiten_kernel)
