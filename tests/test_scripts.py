@@ -3,6 +3,7 @@ not months later), and every shell script parses. Running them is their SMOKE / 
 job (WORKSPACE.md), too slow for this suite."""
 
 import importlib.util
+import json
 import pathlib
 import subprocess
 import sys
@@ -70,3 +71,30 @@ def test_every_cifar_question_is_a_valid_run(variant):
   assert tuple(spectrum.spectrum.steps) == (0, per_epoch, last // 2 // per_epoch * per_epoch, last)
   cmd = questions.command(variant, 'q10', 'spectrum_seed1', runs['spectrum_seed1'])
   assert cmd[-1] == '--workdir=' + questions.run_dir(variant, 'q10', 'train_seed1')
+
+
+def test_the_fast_ablation_pairs_each_arm_with_the_baseline_by_seed(tmp_path, monkeypatch):
+  """results/fast/ablation.py on hand-made run.py outputs: differences by seed, by hand."""
+  spec = importlib.util.spec_from_file_location('fast_ablation', ROOT / 'results/fast/ablation.py')
+  ablation = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(ablation)
+
+  def write(arm, accuracies):
+    rows = [
+      {'variant': arm, 'seed': s, 'summary': {'final_test_accuracy': a, 'seconds': 10.0}}
+      for s, a in accuracies.items()
+    ]
+    (tmp_path / arm).mkdir()
+    (tmp_path / arm / 'results.json').write_text(json.dumps({'hardware': 'cpu', 'rows': rows}))
+
+  write('recipe', {0: 0.86, 1: 0.85, 2: 0.87})
+  write('no_x', {2: 0.86, 0: 0.85, 1: 0.83, 3: 0.5})  # Seed 3 has no baseline: not paired.
+  monkeypatch.setattr(sys, 'argv', ['ablation.py', f'--dir={tmp_path}'])
+  ablation.main()
+  arm = json.loads((tmp_path / 'ablation.json').read_text())['arms']['no_x']
+  assert arm['paired_seeds'] == ['0', '1', '2']
+  d = arm['difference_spread']
+  assert d['n'] == 3 and d['mean'] == pytest.approx(-0.04 / 3)
+  assert d['std'] == pytest.approx((((0.01 / 3) ** 2 * 2 + (0.02 / 3) ** 2) / 2) ** 0.5)
+  assert arm['accuracy_spread']['n'] == 4
+  assert 'no_x' in (tmp_path / 'ablation.md').read_text()

@@ -271,7 +271,12 @@ def main():
   args = parser.parse_args()
   chosen = questions(args.variant, args.lr_max)
   if args.only:
-    chosen = {q: chosen[q] for q in args.only.split(',')}
+    wanted = args.only.split(',')
+    for q in wanted:
+      if q not in chosen:
+        why = "q7 needs --lr_max (q6's max LR)" if q == 'q7' else f'choose from {sorted(chosen)}'
+        parser.error(f'--only={args.only}: {q!r} is not a question here; {why}')
+    chosen = {q: chosen[q] for q in wanted}
   per_run = run_seconds(args.variant)
   training = ranges = others = 0
   for qid, (question, runs) in chosen.items():
