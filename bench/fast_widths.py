@@ -2,12 +2,12 @@
 `:cpu` variant was sized from (results/fast/README.md).
 
     .venv/bin/python bench/fast_widths.py [--widths=64-256-256,32-128,128,24-96-96]
-        [--backwards=chunked,matmul] [--batch=1024] [--rounds=3]
+        [--backwards=chunked,matmul] [--dtypes=float32,bfloat16] [--batch=1024] [--rounds=3]
 
-Each (widths, backward) is the loop's own jitted train step of the recipe (augmentation,
-lookahead, groups) on synthetic CIFAR-shaped data, compiled ahead (timed), then timed for
-`rounds` calls, the settings interleaved round by round. Prints compile s, min / median s per
-step and the epoch (48 steps of 1024) it implies; the last line holds every s / step.
+Each (widths, backward, compute dtype) is the loop's own jitted train step of the recipe
+(augmentation, lookahead, groups) on synthetic CIFAR-shaped data, compiled ahead (timed), then
+timed for `rounds` calls, the settings interleaved round by round. Prints compile s, min / median
+s per step and the epoch (48 steps of 1024) it implies; the last line holds every s / step.
 """
 
 import argparse
@@ -21,10 +21,11 @@ from jaxland.data import pipeline  # noqa: E402
 from jaxland.train import loop  # noqa: E402
 
 
-def compiled_step(widths: str, backward: str, batch: int):
+def compiled_step(widths: str, backward: str, dtype: str, batch: int):
   """() -> seconds of one train step (blocking), after an ahead-of-time compile (timed)."""
   config = cifar_fast.get_config(f'widths={widths}')
   config.model.conv_backward = backward
+  config.model.dtype = dtype
   config.data.name = 'synthetic'
   config.data.synthetic.num_train = 2 * batch
   config.data.batch_size = batch
@@ -48,10 +49,16 @@ def main():
   parser = argparse.ArgumentParser()
   parser.add_argument('--widths', default='64-256-256,32-128-128,32-96-96,24-96-96')
   parser.add_argument('--backwards', default='chunked,matmul')
+  parser.add_argument('--dtypes', default='float32')
   parser.add_argument('--batch', type=int, default=1024)
   parser.add_argument('--rounds', type=int, default=3)
   args = parser.parse_args()
-  keys = [(w, b) for w in args.widths.split(',') for b in args.backwards.split(',')]
+  keys = [
+    (w, b, d)
+    for w in args.widths.split(',')
+    for b in args.backwards.split(',')
+    for d in args.dtypes.split(',')
+  ]
   steps, times = {}, {k: [] for k in keys}
   print(f'# {common.machine()}; {common.load()} at start; batch {args.batch}', flush=True)
   for key in keys:
@@ -59,16 +66,16 @@ def main():
   for _ in range(args.rounds):
     for key in keys:  # Interleaved: every setting once per round.
       times[key].append(steps[key][1]())
-  print('| widths | backward | compile s | s / step (min, median) | epoch of 48 steps (s) |')
-  print('|---|---|---|---|---|')
+  print('| widths | backward | dtype | compile s | s / step (min, median) | epoch, 48 steps (s) |')
+  print('|---|---|---|---|---|---|')
   for key in keys:
     t = times[key]
     print(
-      f'| {key[0]} | {key[1]} | {steps[key][0]:.1f} | {min(t):.2f}, {statistics.median(t):.2f} '
+      f'| {" | ".join(key)} | {steps[key][0]:.1f} | {min(t):.2f}, {statistics.median(t):.2f} '
       f'| {48 * statistics.median(t):.0f} |'
     )
   print(f'# {common.load()} at the end')
-  print(' '.join(f'{w}/{b}={statistics.median(times[(w, b)]):.2f}s' for w, b in keys))
+  print(' '.join(f'{"/".join(k)}={statistics.median(times[k]):.2f}s' for k in keys))
 
 
 if __name__ == '__main__':

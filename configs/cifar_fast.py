@@ -14,6 +14,8 @@ points less on cifar10_jpeg75. Arguments:
             (results/fast/README.md says what it trades and what that costs)
     smoke   airbench_tiny on 2,048 images for 4 epochs of 8 steps (CI)
     seed=N, epochs=N (0: the variant's), widths=a-b-c
+    muon    airbench94_muon's recipe (Muon on the conv filters, batch 2000, 8 epochs, a line
+            down from the peak, no lookahead; `muon_recipe`); with cpu: the cpu widths
     whiten=random  the whitening ablation: the first conv starts from PyTorch's default init and
             trains like the other convs (its bias still only for the first 3 epochs)
     lines=a-b  research-line sections added with their defaults (repulsion, lr_range, spectrum,
@@ -29,6 +31,7 @@ import ml_collections
 
 from configs import common, default
 from jaxland import config as config_lib
+from jaxland.models import registry
 
 CPU_WIDTHS = (24, 96, 96)  # 175 s per epoch at batch 1024 (2-core AVX2 EPYC, chunked backward).
 CPU_EPOCHS = 8
@@ -56,6 +59,43 @@ def recipe(config, batch_size: int = 1024) -> None:
   config.train.tta = 2
 
 
+def muon_recipe(config, last_width: int, batch_size: int = 2000) -> None:
+  """airbench94_muon's optimizer and schedule in jaxland's units: Muon (lr 0.24, momentum 0.6,
+  Nesterov, 3 bfloat16 Newton-Schulz steps) on the conv filters; Nesterov SGD (momentum 0.85) on
+  the head (lr 0.67) and the biases (lr 0.053) with decoupled-equivalent decay 2e-6 x batch per
+  step; all of it a straight line from the peak to 0; no lookahead. airbench's values are per
+  summed loss over its batch of 2000; for a batch-mean loss of batch B the SGD lr is lr x B and
+  the coupled L2 2e-6 B / (lr B) (Muon's step ignores the gradient's scale). One difference: the
+  whitening bias follows the common line and stops after 3 epochs, where airbench decays it to 0
+  over those 3 epochs."""
+  bias_lr, head_lr, wd = 0.053, 0.67, 2e-6 * batch_size
+  config.optim.name = 'sgd'
+  config.optim.nesterov = True
+  config.optim.momentum = 0.85
+  config.optim.learning_rate = head_lr * batch_size
+  config.optim.weight_decay = wd / (head_lr * batch_size)
+  config.optim.lr_scales = (
+    ('_norm[0-9]/bias', bias_lr / head_lr),
+    ('^whiten/bias', bias_lr / head_lr),
+  )
+  config.optim.freeze = (('^whiten/kernel', 0.0), ('^whiten/bias', 3.0))
+  config.optim.muon.pattern = '_conv[0-9]/kernel$'
+  config.optim.muon.learning_rate = 0.24
+  config.optim.muon.momentum = 0.6
+  config.optim.muon.nesterov = True
+  config.optim.muon.ns_steps = 3
+  config.optim.muon.ns_dtype = 'bfloat16'
+  config.optim.lookahead.every_steps = 0
+  config.optim.schedule.name = 'triangle'
+  config.optim.schedule.start_factor = 1.0
+  config.optim.schedule.pct_start = 0.0
+  config.optim.schedule.end_factor = 0.0
+  config.train.label_smoothing = 0.2
+  config.train.tta = 2
+  config.model.head_scale = 1 / last_width  # airbench94_muon's head: logits / its inputs' width.
+  config.model.head_unit_std = True
+
+
 def unwhiten(config) -> None:
   """The whitening ablation: a first conv from PyTorch's default init, trained (with weight decay)
   from step 0 like every other conv; its bias keeps the recipe's 3-epoch rule."""
@@ -67,7 +107,7 @@ def unwhiten(config) -> None:
 def get_config(arg=None):
   args = common.parse_arg(
     arg, smoke=False, jpeg75=False, cpu=False, seed=0, epochs=0, widths='', lines='',
-    whiten='data',
+    whiten='data', muon=False,
   )  # fmt: skip
   if args.whiten not in ('data', 'random'):
     raise ValueError(f"whiten={args.whiten!r}: give 'data' (airbench's) or 'random'")
@@ -79,7 +119,8 @@ def get_config(arg=None):
       )
     config[name] = config_lib.SECTIONS[name].defaults()
   config.seed = args.seed
-  common.cifar10_data(config, args.jpeg75, batch_size=1024)
+  batch_size = 2000 if args.muon else 1024
+  common.cifar10_data(config, args.jpeg75, batch_size=batch_size)
   config.data.eval_batch_size = 2000
   config.data.augment.crop = True
   config.data.augment.pad = 2
@@ -93,9 +134,11 @@ def get_config(arg=None):
     {'name': 'airbench', 'widths': widths, 'bn_momentum': 0.6, 'dtype': 'float32'}
   )
   recipe(config)
+  if args.muon:
+    muon_recipe(config, widths[-1], batch_size)
   if args.whiten == 'random':
     unwhiten(config)
-  config.train.num_epochs = args.epochs or (CPU_EPOCHS if args.cpu else 10)
+  config.train.num_epochs = args.epochs or (CPU_EPOCHS if args.cpu or args.muon else 10)
   config.train.log_every_steps = 16
   config.train.eval_every_epochs = 5 if args.cpu else 1
   config.train.keep_checkpoints = 1
@@ -109,6 +152,8 @@ def get_config(arg=None):
     config.data.batch_size = 256
     config.data.eval_batch_size = 256
     recipe(config, batch_size=256)
+    if args.muon:
+      muon_recipe(config, registry.MODELS['airbench_tiny'].keywords['widths'][-1], 256)
     if args.whiten == 'random':
       unwhiten(config)
     config.train.num_epochs = 4

@@ -79,6 +79,14 @@ def get_config():
   config.optim.lookahead.start_epochs = 3.0  # ... from this epoch on ...
   config.optim.lookahead.decay_base = 0.95  # ... with decay base ** k x (step / total) ** pow.
   config.optim.lookahead.decay_pow = 3.0
+  config.optim.muon = ml_collections.ConfigDict()  # Muon (jaxland/optim/muon.py) for the
+  config.optim.muon.pattern = ''  # params this regex matches ('' = off); the rest take optim.name.
+  config.optim.muon.learning_rate = 0.24  # Peak; it follows the schedule's shape (airbench: 0.24).
+  config.optim.muon.momentum = 0.6
+  config.optim.muon.nesterov = True
+  config.optim.muon.ns_steps = 3  # Newton-Schulz iterations ...
+  config.optim.muon.ns_dtype = 'bfloat16'  # ... in this dtype (bfloat16 | float32).
+  config.optim.muon.normalize = True  # Renormalize each weight to ||w|| = sqrt(outputs) first.
   config.optim.schedule = ml_collections.ConfigDict()
   config.optim.schedule.name = 'constant'  # See jaxland.optim.schedules.SCHEDULES.
   config.optim.schedule.warmup_epochs = 0.0  # Linear warm-up from 0 before the schedule.

@@ -110,6 +110,8 @@ def validate_optim(config) -> None:
   for key in ('start_epochs', 'decay_pow'):
     v.number(config, f'optim.lookahead.{key}')
   v.number(config, 'optim.lookahead.decay_base', high=1)
+  if o.muon.pattern:
+    validate_muon(config)
   v.choice(config, 'optim.schedule.name', schedules.SCHEDULES)
   made = schedules.make_schedules(
     o, steps_per_epoch=1000, total_steps=1000 * config.train.num_epochs
@@ -120,6 +122,20 @@ def validate_optim(config) -> None:
 
 def _is_number(x) -> bool:
   return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def validate_muon(config) -> None:
+  """optim.muon when its pattern is set: the pieces that would act on only the non-Muon leaves
+  are refused rather than silently halved."""
+  m = config.optim.muon
+  v.number(config, 'optim.muon.learning_rate', strict=True)
+  v.number(config, 'optim.muon.momentum', high=1)
+  v.integer(config, 'optim.muon.ns_steps', low=1)
+  v.choice(config, 'optim.muon.ns_dtype', ('bfloat16', 'float32'))
+  if config.optim.grad_clip_norm > 0:
+    v.fail('optim.grad_clip_norm', config.optim.grad_clip_norm, 'set 0 with optim.muon')
+  if build.uses_repulsion(config):
+    v.fail('optim.muon.pattern', m.pattern, "'' with repulsion (it acts on the whole chain)")
 
 
 def validate_train(config) -> None:

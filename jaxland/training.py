@@ -51,17 +51,25 @@ def check(config) -> None:
 def check_param_groups(config, dataset) -> None:
   """Every optim.lr_scales / optim.freeze pattern matches a parameter of this model (a pattern
   that matches nothing is a typo that would silently train everything)."""
-  rules = {key: tuple(config.optim[key]) for key in ('lr_scales', 'freeze')}
+  rules = {key: tuple(p for p, _ in config.optim[key]) for key in ('lr_scales', 'freeze')}
+  rules['muon.pattern'] = tuple(filter(None, [config.optim.muon.pattern]))
   if not any(rules.values()):
     return
   model = models.from_config(config.model, dataset.num_classes)
   x = jnp.zeros((1, *dataset.train[0].shape[1:]), jnp.float32)
   shapes = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), x, train=False))['params']
-  for key, pairs in rules.items():
-    for pattern, paths in groups.matched(shapes, [p for p, _ in pairs]).items():
+  leaves = dict(
+    (groups.path_name(p), leaf) for p, leaf in jax.tree_util.tree_flatten_with_path(shapes)[0]
+  )
+  for key, patterns in rules.items():
+    for pattern, paths in groups.matched(shapes, patterns).items():
       if not paths:
-        names = [groups.path_name(p) for p, _ in jax.tree_util.tree_flatten_with_path(shapes)[0]]
-        validation.fail(f'optim.{key}', pattern, f'it matches no parameter; they are {names}')
+        validation.fail(
+          f'optim.{key}', pattern, f'it matches no parameter; they are {list(leaves)}'
+        )
+      flat = [n for n in paths if leaves[n].ndim < 2]
+      if key == 'muon.pattern' and flat:
+        validation.fail(f'optim.{key}', pattern, f'Muon needs matrices; it matches {flat}')
 
 
 TASK = workdir_lib.Task(train, guarded=True, check=check)

@@ -14,7 +14,7 @@ from jaxland import config as config_lib
 from jaxland import models, tasks, validation
 from jaxland.data import pipeline
 from jaxland.models import airbench
-from jaxland.optim import groups, make_optimizer, schedules
+from jaxland.optim import groups, make_optimizer, muon, schedules
 from jaxland.rundir import artifacts
 from jaxland.train import steps
 from tests.helpers import set_keys
@@ -102,6 +102,84 @@ def test_the_whitening_ablation_keeps_the_default_init_and_trains_the_first_conv
     cifar_fast.get_config('smoke,whiten=none')
 
 
+def _np_newton_schulz(g, steps, eps=1e-7):
+  """airbench94_muon's zeropower_via_newtonschulz5, transcribed to float64 numpy."""
+  a, b, c = 3.4445, -4.7750, 2.0315
+  x = g / (np.linalg.norm(g) + eps)
+  if g.shape[0] > g.shape[1]:
+    x = x.T
+  for _ in range(steps):
+    m = x @ x.T
+    x = a * x + (b * m + c * m @ m) @ x
+  return x.T if g.shape[0] > g.shape[1] else x
+
+
+def _np_muon_steps(w, grads, lr, momentum, steps=3):
+  """airbench94_muon's Muon.step on a torch-layout [out, in, k, k] weight, per gradient."""
+  buf, out = np.zeros_like(w), []
+  for g in grads:
+    buf = momentum * buf + g
+    d = g + momentum * buf
+    w = w * (len(w) ** 0.5 / np.linalg.norm(w))
+    w = w - lr * _np_newton_schulz(d.reshape(len(d), -1), steps).reshape(w.shape)
+    out.append(w)
+  return out
+
+
+def test_newton_schulz_is_airbenchs_and_spreads_singular_values_around_one():
+  for shape in ((6, 20), (20, 6)):
+    g = RNG.normal(size=shape)
+    got = muon.newton_schulz(jnp.asarray(g, jnp.float32), 3, jnp.float32)
+    np.testing.assert_allclose(got, _np_newton_schulz(g, 3), rtol=1e-4, atol=1e-5)
+    s = np.linalg.svd(np.asarray(muon.newton_schulz(jnp.asarray(g), 5, jnp.float32)), False, False)
+    assert 0.6 < s.min() and s.max() < 1.25, s  # Not U V^T: near 1, as the coefficients intend.
+  assert muon.newton_schulz(jnp.ones((4, 8)), 3).dtype == jnp.float32  # bf16 inside, f32 out.
+
+
+def test_muon_matches_airbenchs_step_on_a_flax_conv_kernel():
+  w = RNG.normal(size=(5, 3, 3, 3)).astype(np.float32)  # torch [out, in, k, k]
+  grads = [RNG.normal(size=w.shape).astype(np.float32) for _ in range(4)]
+  want = _np_muon_steps(w.astype(np.float64), [g.astype(np.float64) for g in grads], 0.24, 0.6)
+  flax = lambda t: np.transpose(t, (2, 3, 1, 0))  # noqa: E731  [k, k, in, out]
+  tx = muon.muon(0.24, 0.6, nesterov=True, ns_steps=3, ns_dtype=jnp.float32)
+  got = _apply(tx, [{'k': flax(g)} for g in grads], {'k': flax(w)})
+  for g, wt in zip(got, want, strict=True):
+    np.testing.assert_allclose(g['k'], flax(wt), rtol=1e-4, atol=1e-5)
+
+
+def test_the_muon_recipe_splits_filters_from_biases_and_head():
+  published = cifar_fast.get_config('muon')
+  assert published.optim.lookahead.every_steps == 0 and published.model.head_unit_std
+  assert published.data.batch_size == 2000 and published.model.head_scale == 1 / 256
+  config = smoke_config('smoke,muon', **{'optim.lookahead.every_steps': 0})
+  config_lib.validate(config, num_devices=1)
+  o = config.optim
+  params = {
+    'group0_conv1': {'kernel': np.ones((3, 3, 2, 4), np.float32)},
+    'group0_norm1': {'bias': np.ones(4, np.float32)},
+    'head': {'kernel': np.ones((4, 10), np.float32)},
+  }
+  grads = [jax.tree.map(lambda p: RNG.normal(size=p.shape).astype(np.float32), params)]
+  got = _apply(make_optimizer(config, 8, 32), grads, params)[0]
+  want_conv = _np_muon_steps(
+    np.transpose(params['group0_conv1']['kernel'], (3, 2, 0, 1)).astype(np.float64),
+    [np.transpose(grads[0]['group0_conv1']['kernel'], (3, 2, 0, 1)).astype(np.float64)],
+    o.muon.learning_rate,
+    o.muon.momentum,
+  )[0]  # fmt: skip  (bfloat16 Newton-Schulz: 1e-2)
+  np.testing.assert_allclose(
+    got['group0_conv1']['kernel'], np.transpose(want_conv, (2, 3, 1, 0)), atol=2e-2
+  )
+  for name, scale in (('head', 1.0), ('group0_norm1', 0.053 / 0.67)):
+    (key,) = params[name]
+    p, g = params[name][key], grads[0][name][key]
+    # Nesterov SGD's first step: lr x s x (1 + momentum) x (g + L2 / s x p), PyTorch's.
+    want = p - o.learning_rate * scale * (1 + o.momentum) * (g + o.weight_decay / scale * p)
+    np.testing.assert_allclose(got[name][key], want, rtol=1e-5)
+  with pytest.raises(validation.ConfigError, match='optim.grad_clip_norm'):
+    config_lib.validate(set_keys(smoke_config('smoke,muon'), {'optim.grad_clip_norm': 1.0}), 1)
+
+
 def test_triangle_schedule_is_airbenchs_line():
   total, peak = 476, int(0.23 * 476)
   config = _config(**{'optim.schedule.name': 'triangle', 'optim.schedule.pct_start': 0.23})
@@ -109,6 +187,14 @@ def test_triangle_schedule_is_airbenchs_line():
   steps_ = np.arange(total + 5)
   expected = 0.01 * np.interp(steps_, [0, peak, total], [0.2, 1.0, 0.07])
   np.testing.assert_allclose(np.asarray(jax.vmap(lr)(steps_)), expected, rtol=1e-5)
+  # pct_start 0: airbench94_muon's lr x (1 - step / total), from the update count 0.
+  muon_line = {'start_factor': 1.0, 'pct_start': 0.0, 'end_factor': 0.0}
+  config = _config(**{'optim.schedule.name': 'triangle'}, **{
+    f'optim.schedule.{k}': v for k, v in muon_line.items()
+  })  # fmt: skip
+  lr = schedules.make_schedules(config.optim, 25, 200)['learning_rate']
+  expected = 0.01 * np.maximum(1 - np.arange(205) / 200, 0)
+  np.testing.assert_allclose(np.asarray(jax.vmap(lr)(np.arange(205))), expected, atol=1e-9)
 
 
 P = {
@@ -265,9 +351,19 @@ def smoke_config(arg='smoke', **overrides):
   return set_keys(config, overrides)
 
 
-def test_a_pattern_that_matches_no_parameter_is_one_line_before_anything_is_written(tmp_path):
-  config = smoke_config(**{'optim.lr_scales': (('no_such_layer', 2.0),)})
-  with pytest.raises(validation.ConfigError, match=r'optim.lr_scales .*no_such_layer.*matches no'):
+@pytest.mark.parametrize(
+  'key, value, message',
+  [
+    ('optim.lr_scales', (('no_such_layer', 2.0),), r'optim.lr_scales .*no_such_layer.*matches no'),
+    ('optim.muon.pattern', 'no_such_layer', r'optim.muon.pattern .*matches no'),
+    ('optim.muon.pattern', '_norm1/bias', r'optim.muon.pattern .*needs matrices.*group0_norm1'),
+  ],
+)
+def test_a_pattern_that_matches_no_parameter_is_one_line_before_anything_is_written(
+  tmp_path, key, value, message
+):
+  config = smoke_config(**{key: value})
+  with pytest.raises(validation.ConfigError, match=message):
     tasks.run(config, str(tmp_path / 'run'))
   assert not (tmp_path / 'run').exists()
 
@@ -279,9 +375,10 @@ def test_a_schedule_too_short_for_its_peak_is_one_line_before_anything_is_writte
   assert not (tmp_path / 'run').exists()
 
 
-def test_cifar_fast_smoke_trains_through_the_loop_with_frozen_groups_and_clock(tmp_path):
+@pytest.mark.parametrize('arg', ['smoke', 'smoke,muon'])
+def test_cifar_fast_smoke_trains_through_the_loop_with_frozen_groups_and_clock(tmp_path, arg):
   overrides = {'train.target_accuracy': 0.01, 'train.trajectory_every_steps': 2}
-  config = smoke_config(**overrides, **{'train.checkpoint_every_epochs': 4})
+  config = smoke_config(arg, **overrides, **{'train.checkpoint_every_epochs': 4})
   summary = tasks.run(config, str(tmp_path))
   assert summary['status'] == 'done' and summary['step'] == 8
   assert 0 < summary['compile_seconds'] < summary['seconds']

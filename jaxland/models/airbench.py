@@ -6,7 +6,8 @@ paper's and the airbench94 script's description.
   GELU
   3 groups, widths (64, 256, 256): conv 3x3 -> 2x2 max pool -> BatchNorm -> GELU
                                    -> conv 3x3 -> BatchNorm -> GELU
-  3x3 max pool -> flatten -> linear (no bias) -> x head_scale (1/9)
+  3x3 max pool -> flatten -> linear (no bias) -> x head_scale (1/9; airbench94_muon: 1/width,
+  with the head's init rescaled to std 1)
 
 Convs (layers.Conv: XLA's conv, with a chunked weight gradient on the CPU) have no bias and start
 as the identity on their first `in` filters (PyTorch's dirac_ on w[:in]; the rest keep PyTorch's
@@ -41,6 +42,16 @@ def dirac_conv_init(key, shape, dtype=jnp.float32):
     jnp.zeros((k, k, cin, n), dtype).at[k // 2, k // 2, jnp.arange(n), jnp.arange(n)].set(1)
   )
   return w.at[..., :n].set(identity)
+
+
+def unit_std(init):
+  """`init` rescaled so that the whole drawn array has standard deviation 1."""
+
+  def rescaled(key, shape, dtype=jnp.float32):
+    w = init(key, shape, dtype)
+    return w / jnp.std(w)
+
+  return rescaled
 
 
 def max_pool(x, k: int):
@@ -107,6 +118,7 @@ class Airbench(nn.Module):
   train_whiten: bool = False  # airbench keeps the whitening kernel fixed.
   conv_backward: str = 'chunked'  # On the CPU: layers.Conv's 'chunked' or 'matmul' backward.
   head_scale: float = 1 / 9
+  head_unit_std: bool = False  # airbench94_muon: the head's init rescaled to std 1 (w / w.std()).
   bn_momentum: float = 0.6
   num_classes: int = 10
   dtype: Any = jnp.float32
@@ -155,9 +167,10 @@ class Airbench(nn.Module):
       x = gelu(self._norm(x, train, f'group{i}_norm2'))
     x = max_pool(x, min(3, *x.shape[1:3]))
     x = x.reshape((x.shape[0], -1))
-    x = nn.Dense(
-      self.num_classes, use_bias=False, kernel_init=torch_default_kernel_init, name='head'
-    )(x.astype(jnp.float32))
+    init = unit_std(torch_default_kernel_init) if self.head_unit_std else torch_default_kernel_init
+    x = nn.Dense(self.num_classes, use_bias=False, kernel_init=init, name='head')(
+      x.astype(jnp.float32)
+    )
     return x * self.head_scale
 
   def data_init(self, params, images: np.ndarray, mean, std):

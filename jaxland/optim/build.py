@@ -9,6 +9,10 @@ The chain, in the order PyTorch applies the same pieces:
   + decoupled_weight_decay * θ                AdamW style; times lr below, like torch AdamW
   × (−learning_rate)
   0 for params matching optim.freeze          from their epoch on (requires_grad=False)
+where the params matching optim.muon.pattern (when set) take muon.py's step instead of the
+lines from the scaling to × (−learning_rate), at optim.muon.learning_rate times the schedule's
+shape (learning_rate / its peak: an override of learning_rate scales both), as airbench94_muon
+splits its filters from its biases and head;
 and around it all, optim.lookahead (every_steps > 0): an EMA of the weights copied back into
 them (groups.lookahead, airbench's lookahead).
 
@@ -32,7 +36,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxland.optim import groups, schedules
+from jaxland.optim import groups, muon, schedules
 from jaxland.optim import repulsion as repulsion_lib
 
 OPTIMIZERS = ('sgd', 'adam', 'adamw')
@@ -151,6 +155,8 @@ def make_optimizer(
       txs.append(optax.scale_by_adam(b1=h['momentum'], b2=o.b2, eps=o.eps))
     txs.append(optax.add_decayed_weights(h['decoupled_weight_decay']))
     txs.append(optax.scale_by_learning_rate(h['learning_rate']))
+    if o.muon.pattern:  # Validated without clipping and repulsion, which see every leaf.
+      txs = [with_muon(txs, h['learning_rate'])]
     if o.freeze:
       txs.append(
         groups.freeze(
@@ -158,6 +164,17 @@ def make_optimizer(
         )
       )
     return optax.chain(*txs)
+
+  def with_muon(txs, learning_rate):
+    m = o.muon
+    split = {
+      'rest': optax.chain(*txs),
+      'muon': muon.muon(
+        learning_rate * (m.learning_rate / o.learning_rate), m.momentum, bool(m.nesterov),
+        int(m.ns_steps), jnp.dtype(m.ns_dtype), bool(m.normalize),
+      ),
+    }  # fmt: skip
+    return optax.multi_transform(split, lambda p: groups.labels(p, m.pattern, 'muon', 'rest'))
 
   # inject_hyperparams reads the hyperparameter names from the factory's signature.
   chain.__signature__ = inspect.Signature(

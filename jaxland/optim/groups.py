@@ -38,6 +38,12 @@ def _per_leaf(params, rules, default):
   return jax.tree_util.tree_map_with_path(pick, params)
 
 
+def labels(params, pattern: str, match: str, other: str):
+  """A pytree of params' structure: `match` where the leaf's path matches `pattern`, else
+  `other` (optax.multi_transform's labels)."""
+  return _per_leaf(params, ((pattern, match),), other)
+
+
 def matched(params, patterns) -> dict:
   """{pattern: [paths it matches]} (configs are checked with it: a pattern matching nothing is a
   typo)."""

@@ -34,7 +34,8 @@ Schedules (PyTorch equivalents, whose documented formulas they follow):
                    epochs when that is > 0.
                    cycle_momentum: max_momentum as the LR sits at base_lr, base_momentum at max_lr.
   triangle         airbench's: lr x (start_factor -> 1 at int(pct_start x run) -> end_factor at
-                   the run's end), linear pieces (LambdaLR of that line).
+                   the run's end), linear pieces (LambdaLR of that line); pct_start 0 is the
+                   line from 1 down alone (airbench94_muon's 1 - step / total with end 0).
 
 `make_schedules` returns dict(learning_rate=schedule, momentum=schedule or None); None means the
 optimizer keeps its constant momentum (optim.momentum, or optim.b1 for Adam).
@@ -238,14 +239,15 @@ def _triangle(sc, lr, steps_per_epoch, run_steps):
   """airbench's triangle: lr x a line from start_factor (step 0) to 1 at int(pct_start x run)
   to end_factor at the run's last step, held there after (a LambdaLR of that line)."""
   del steps_per_epoch
-  _require(0 < sc.pct_start < 1, 'pct_start', sc.pct_start, 'in (0, 1)')
+  _require(0 <= sc.pct_start < 1, 'pct_start', sc.pct_start, 'in [0, 1) (0: no rise)')
   peak = int(sc.pct_start * run_steps)
-  _require(0 < peak < run_steps, 'pct_start', sc.pct_start, f'a peak inside the {run_steps} steps')
+  inside = sc.pct_start == 0 or 0 < peak < run_steps
+  _require(inside, 'pct_start', sc.pct_start, f'a peak inside the {run_steps} steps')
   start, end = float(sc.start_factor), float(sc.end_factor)
 
   def schedule(step):
     t = jnp.minimum(_count(step), run_steps).astype(_F32)
-    up = start + (1 - start) * t / peak
+    up = start + (1 - start) * t / max(peak, 1)
     down = 1 + (end - 1) * (t - peak) / (run_steps - peak)
     return lr * jnp.where(t < peak, up, down)
 
