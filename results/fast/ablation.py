@@ -62,7 +62,7 @@ def compare(arm: dict, baseline: dict) -> dict:
 def _pm(s: dict, scale: float = 1.0, spec: str = '.4f') -> str:
   if s['mean'] is None:
     return 'n/a'
-  std = 'n/a (1 seed)' if s['std'] is None else format(s['std'] * scale, spec)
+  std = 'n/a (1 seed)' if s['std'] is None else format(s['std'] * scale, spec.lstrip('+'))
   return f'{s["mean"] * scale:{spec}} ± {std}'
 
 
