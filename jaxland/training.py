@@ -49,8 +49,9 @@ def check(config) -> None:
 
 
 def check_param_groups(config, dataset) -> None:
-  """Every optim.lr_scales / optim.freeze pattern matches a parameter of this model (a pattern
-  that matches nothing is a typo that would silently train everything)."""
+  """Every optim.lr_scales / optim.freeze / optim.muon.pattern pattern matches a parameter of this
+  model (a pattern that matches nothing is a typo that would silently train everything), and
+  Muon's only matrices."""
   rules = {key: tuple(p for p, _ in config.optim[key]) for key in ('lr_scales', 'freeze')}
   rules['muon.pattern'] = tuple(filter(None, [config.optim.muon.pattern]))
   if not any(rules.values()):

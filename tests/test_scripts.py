@@ -35,17 +35,22 @@ def test_shell_script_parses(path):
   subprocess.run(['bash', '-n', str(path)], check=True)
 
 
+def _load(relative: str):
+  """The module of a results/ script, by path (they are not a package)."""
+  path = ROOT / relative
+  spec = importlib.util.spec_from_file_location(f'script_{path.stem}', path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
 @pytest.mark.parametrize('variant', ['jpeg75', 'jpeg75,cpu'])
 def test_every_cifar_question_is_a_valid_run(variant):
   """results/cifar/questions.py's runs (issue 16) wait for hardware: each config validates now
   (as jaxland.main would before writing anything) on all 50k training images."""
   from jaxland import tasks
 
-  spec = importlib.util.spec_from_file_location(
-    'cifar_questions', ROOT / 'results/cifar/questions.py'
-  )
-  questions = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(questions)
+  questions = _load('results/cifar/questions.py')
   chosen = questions.questions(variant, lr_max=2.0)
   assert set(chosen) == {f'q{i}' for i in range(1, 11)}
   for qid, (_, runs) in chosen.items():
@@ -75,9 +80,7 @@ def test_every_cifar_question_is_a_valid_run(variant):
 
 def test_the_fast_ablation_pairs_each_arm_with_the_baseline_by_seed(tmp_path, monkeypatch):
   """results/fast/ablation.py on hand-made run.py outputs: differences by seed, by hand."""
-  spec = importlib.util.spec_from_file_location('fast_ablation', ROOT / 'results/fast/ablation.py')
-  ablation = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(ablation)
+  ablation = _load('results/fast/ablation.py')
 
   def write(arm, accuracies):
     rows = [
