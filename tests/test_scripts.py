@@ -101,3 +101,23 @@ def test_the_fast_ablation_pairs_each_arm_with_the_baseline_by_seed(tmp_path, mo
   assert d['std'] == pytest.approx((((0.01 / 3) ** 2 * 2 + (0.02 / 3) ** 2) / 2) ** 0.5)
   assert arm['accuracy_spread']['n'] == 4
   assert 'no_x' in (tmp_path / 'ablation.md').read_text()
+
+
+def test_fast_run_keeps_the_seeds_already_recorded(tmp_path):
+  """results/fast/run.py's merge: a seed run now replaces its old row; other seeds and variants
+  stay, taking their file's hardware line; another dataset's file is not mixed in."""
+  run = _load('results/fast/run.py')
+  path = tmp_path / 'results.json'
+  old = [{'variant': 'v', 'seed': s, 'acc': f'old{s}'} for s in (2, 0)] + [
+    {'variant': 'w', 'seed': 1, 'acc': 'w1', 'hardware': 'B'}
+  ]
+  path.write_text(json.dumps({'hardware': 'A', 'dataset': 'd', 'rows': old}))
+  new = [{'variant': 'v', 'seed': 2, 'acc': 'new2', 'hardware': 'C'}]
+  merged = run.merged_rows(str(path), new, 'd')
+  assert [(r['variant'], r['seed'], r['acc'], r['hardware']) for r in merged] == [
+    ('v', 0, 'old0', 'A'),
+    ('v', 2, 'new2', 'C'),
+    ('w', 1, 'w1', 'B'),
+  ]
+  assert run.merged_rows(str(path), new, 'other') == new
+  assert run.merged_rows(str(tmp_path / 'absent.json'), new, 'd') == new

@@ -8,7 +8,9 @@ Run:  JAXLAND_DATA_DIR=../shared/data .venv/bin/python results/fast/run.py
 --set: config overrides on top of the variant (an ablation, e.g. --set=train.label_smoothing=0.0);
 they join the run folder's name and the variant's label.
 --out: where results.json, table.md and curves.png go (default: beside this file; another variant
-than the recorded one goes in a folder of its own, e.g. results/fast/cpu_32-128-128_10ep).
+than the recorded one goes in a folder of its own, e.g. results/fast/cpu_32-128-128_10ep). Rows
+already there for other seeds or variants stay (each with its hardware line), so seeds run one
+command at a time accumulate.
 A run whose workdir already holds a finished run of the same config is read, not rerun (its
 process time is then the one recorded before, if any). --smoke: the :smoke variant on synthetic
 data into /tmp/jaxland_results_smoke/fast (results/ untouched).
@@ -136,13 +138,41 @@ def main():
     args.runs, args.variants, args.seeds = os.path.join(out, 'runs'), 'smoke', '0'
     os.makedirs(out, exist_ok=True)
   seeds = [int(s) for s in args.seeds.split(',')]
+  hardware = (
+    f'{os.cpu_count()}-core CPU '
+    f'({platform.processor() or platform.machine()}{common.isa()}), {platform.platform()}'
+  )
   rows = [run_one(args.variants, seed, args.runs, args.smoke, args.sets) for seed in seeds]
-  result = {
-    'hardware': f'{os.cpu_count()}-core CPU '
-    f'({platform.processor() or platform.machine()}{common.isa()}), {platform.platform()}',
-    'dataset': 'synthetic' if args.smoke else 'cifar10_jpeg75',
-    'rows': rows,
-  }
+  dataset = 'synthetic' if args.smoke else 'cifar10_jpeg75'
+  rows = [r | {'hardware': hardware} for r in rows]
+  write(out, merged_rows(os.path.join(out, 'results.json'), rows, dataset), dataset)
+
+
+def merged_rows(path: str, rows: list, dataset: str) -> list:
+  """The rows of an earlier results.json at `path` (on the same dataset) whose (variant, seed)
+  was not run now, then the new ones, sorted: seeds run one command at a time accumulate in one
+  table. A kept row without its own hardware line takes its file's."""
+  try:
+    with open(path) as f:
+      earlier = json.load(f)
+  except FileNotFoundError:
+    return rows
+  if earlier['dataset'] != dataset:
+    return rows
+  new = {(r['variant'], r['seed']) for r in rows}
+  kept = [
+    {'hardware': earlier['hardware']} | r
+    for r in earlier['rows']
+    if (r['variant'], r['seed']) not in new
+  ]
+  return sorted(kept + rows, key=lambda r: (r['variant'], r['seed']))
+
+
+def write(out: str, rows: list, dataset: str) -> None:
+  """results.json (its hardware line: every machine its rows ran on), table.md and curves.png
+  in `out`."""
+  hardware = '; '.join(dict.fromkeys(r['hardware'] for r in rows))
+  result = {'hardware': hardware, 'dataset': dataset, 'rows': rows}
   with open(os.path.join(out, 'results.json'), 'w') as f:
     json.dump(result, f, indent=1)
   with open(os.path.join(out, 'table.md'), 'w') as f:
