@@ -121,3 +121,38 @@ def test_fast_run_keeps_the_seeds_already_recorded(tmp_path):
   ]
   assert run.merged_rows(str(path), new, 'other') == new
   assert run.merged_rows(str(tmp_path / 'absent.json'), new, 'd') == new
+
+
+def test_q6_reads_range_tests_by_spacing_and_seed(tmp_path):
+  """results/cifar/q6.py on hand-made range-test outputs: the copied folders, the learning-start
+  LR (first eval at half the rise) and the share of the sweep below it, counted by hand."""
+  q6 = _load('results/cifar/q6.py')
+  runs, out = tmp_path / 'runs', tmp_path / 'out'
+  values = [0.1 * (i + 1) for i in range(10)]  # Linear, 0.1 .. 1.0.
+  accuracy = {0: 0.1, 3: 0.3, 6: 0.9, 9: 0.5}  # Half the rise (0.5) first reached at 0.7.
+  for name, seed in (('range_linear', 0), ('range_linear_seed2', 2), ('not_a_test', 0)):
+    folder = runs / name
+    folder.mkdir(parents=True)
+    analysis = {'shape': 'hill', 'status': 'completed', 'iterations': 10, 'stop_value': None}
+    analysis |= {'best_val_accuracy': 0.9 + seed, 'recommended': {'max_lr': 0.7}}
+    analysis['suggestions'] = {'peak_accuracy': 0.7, 'collapse': 1.0, 'robust': 0.3}
+    (folder / 'lr-test.json').write_text(json.dumps(analysis))
+    (folder / 'config.json').write_text('{}')  # Not an analysis: skipped.
+    lines = ['iteration,value,loss,smooth_loss,accuracy,val_loss,val_accuracy']
+    for i, v in enumerate(values):
+      lines.append(f'{i},{v},1.0,1.0,0.5,{"1.0" if i in accuracy else ""},{accuracy.get(i, "")}')
+    (folder / 'lr-test.csv').write_text('\n'.join(lines) + '\n')
+  q6.collect(str(runs), str(out))
+  assert sorted(p.name for p in out.iterdir()) == [
+    'linear_seed0.csv',
+    'linear_seed0.json',
+    'linear_seed2.csv',
+    'linear_seed2.json',
+  ]
+  summary = q6.render(str(out))
+  first = summary['rows'][0]
+  assert (first['seed'], first['learning_start_lr']) == (0, pytest.approx(0.7))
+  assert first['share_below_learning_start'] == pytest.approx(0.7)  # 0.1 .. 0.7: 7 of 10.
+  best = summary['by_spacing']['linear']['best_val_accuracy']
+  assert best == {'n': 2, 'mean': pytest.approx(1.9), 'std': pytest.approx(2**0.5)}
+  assert (out / 'range_tests.png').exists() and (out / 'q6.csv').exists()
