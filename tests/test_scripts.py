@@ -125,11 +125,12 @@ def test_fast_run_keeps_the_seeds_already_recorded(tmp_path):
 
 def test_q6_reads_range_tests_by_spacing_and_seed(tmp_path):
   """results/cifar/q6.py on hand-made range-test outputs: the copied folders, the learning-start
-  LR (first eval at half the rise) and the share of the sweep below it, counted by hand."""
+  LR (the smoothed loss at half its fall) and the share of the sweep below it, counted by hand."""
   q6 = _load('results/cifar/q6.py')
   runs, out = tmp_path / 'runs', tmp_path / 'out'
   values = [0.1 * (i + 1) for i in range(10)]  # Linear, 0.1 .. 1.0.
-  accuracy = {0: 0.1, 3: 0.3, 6: 0.9, 9: 0.5}  # Half the rise (0.5) first reached at 0.7.
+  smooth = [2.0, 1.9, 1.8, 1.7, 1.6, 1.5, 1.4, 1.0, 1.2, 1.3]  # Half the fall (1.5) at 0.6.
+  accuracy = {0: 0.1, 3: 0.3, 6: 0.9, 9: 0.5}
   for name, seed in (('range_linear', 0), ('range_linear_seed2', 2), ('not_a_test', 0)):
     folder = runs / name
     folder.mkdir(parents=True)
@@ -140,7 +141,8 @@ def test_q6_reads_range_tests_by_spacing_and_seed(tmp_path):
     (folder / 'config.json').write_text('{}')  # Not an analysis: skipped.
     lines = ['iteration,value,loss,smooth_loss,accuracy,val_loss,val_accuracy']
     for i, v in enumerate(values):
-      lines.append(f'{i},{v},1.0,1.0,0.5,{"1.0" if i in accuracy else ""},{accuracy.get(i, "")}')
+      val = f'1.0,{accuracy[i]}' if i in accuracy else ','
+      lines.append(f'{i},{v},1.0,{smooth[i]},0.5,{val}')
     (folder / 'lr-test.csv').write_text('\n'.join(lines) + '\n')
   q6.collect(str(runs), str(out))
   assert sorted(p.name for p in out.iterdir()) == [
@@ -151,8 +153,9 @@ def test_q6_reads_range_tests_by_spacing_and_seed(tmp_path):
   ]
   summary = q6.render(str(out))
   first = summary['rows'][0]
-  assert (first['seed'], first['learning_start_lr']) == (0, pytest.approx(0.7))
-  assert first['share_below_learning_start'] == pytest.approx(0.7)  # 0.1 .. 0.7: 7 of 10.
+  assert (first['seed'], first['learning_start_lr']) == (0, pytest.approx(0.6))
+  assert first['share_below_learning_start'] == pytest.approx(0.6)  # 0.1 .. 0.6: 6 of 10.
+  assert first['peak_at_first_eval'] is False
   best = summary['by_spacing']['linear']['best_val_accuracy']
   assert best == {'n': 2, 'mean': pytest.approx(1.9), 'std': pytest.approx(2**0.5)}
   assert (out / 'range_tests.png').exists() and (out / 'q6.csv').exists()

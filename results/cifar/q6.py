@@ -6,9 +6,12 @@ and writes q6.csv / q6.json (one row per test: shape, stop, peak accuracy and it
 recommended max LR, and the share of the sweep spent below the LR where learning starts) and
 range_tests.png (held-out accuracy and smoothed loss against the LR, every seed, both spacings).
 
-"Where learning starts" is the first evaluated LR at which the held-out accuracy has made half
-of its rise (first + (peak - first) / 2); the share is the fraction of iterations at or below
-it: seed 001's complaint is that a linear sweep spends under a tenth of itself there.
+"Where learning starts" is the first LR at which the smoothed train loss has made half of its
+fall (from its first value to its lowest; every iteration has one, where the held-out accuracy
+is evaluated only every few); the share is the fraction of the iterations run at or below it:
+seed 001's complaint is that a linear sweep spends under a tenth of itself there. A peak of the
+held-out accuracy at the first evaluation (peak_at_first_eval) means the sweep's evaluations
+start past the rise: its shape then reads 'flat' and its max LR is that first evaluated LR.
 
 Run:  .venv/bin/python results/cifar/q6.py [--runs=runs/cifar/jpeg75_cpu/q6]
         [--out=results/cifar/q6]
@@ -65,13 +68,13 @@ def curve(path: str) -> dict:
   return out
 
 
-def learning_start(eval_value: list, val_accuracy: list) -> float | None:
-  """The first evaluated value where the accuracy has made half of its rise to the peak."""
-  if not val_accuracy:
+def learning_start(values: list, smooth_loss: list) -> float | None:
+  """The first value where the smoothed loss has made half of its fall to its lowest point."""
+  if not smooth_loss:
     return None
-  first, peak = val_accuracy[0], max(val_accuracy)
-  for v, a in zip(eval_value, val_accuracy, strict=True):
-    if a >= first + (peak - first) / 2:
+  first, low = smooth_loss[0], min(smooth_loss)
+  for v, loss in zip(values, smooth_loss, strict=True):
+    if loss <= first - (first - low) / 2:
       return v
   return None
 
@@ -81,7 +84,8 @@ def row(stem: str) -> dict:
   with open(stem + '.json') as f:
     analysis = json.load(f)
   c = curve(stem + '.csv')
-  start = learning_start(c['eval_value'], c['val_accuracy'])
+  start = learning_start(c['value'], c['smooth_loss'])
+  accuracy = c['val_accuracy']
   below = None if start is None else sum(v <= start for v in c['value']) / len(c['value'])
   spacing, seed = os.path.basename(stem).split('_seed')
   return {
@@ -92,6 +96,7 @@ def row(stem: str) -> dict:
     'iterations': analysis['iterations'],
     'stop_lr': analysis['stop_value'],
     'best_val_accuracy': analysis['best_val_accuracy'],
+    'peak_at_first_eval': bool(accuracy) and max(accuracy) == accuracy[0],
     'peak_accuracy_lr': analysis['suggestions']['peak_accuracy'],
     'collapse_lr': analysis['suggestions']['collapse'],
     'recommended_max_lr': analysis['recommended']['max_lr'],
