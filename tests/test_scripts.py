@@ -136,7 +136,7 @@ def test_q6_reads_range_tests_by_spacing_and_seed(tmp_path):
     folder.mkdir(parents=True)
     analysis = {'shape': 'hill', 'status': 'completed', 'iterations': 10, 'stop_value': None}
     analysis |= {'best_val_accuracy': 0.9 + seed, 'recommended': {'max_lr': 0.7}}
-    analysis['suggestions'] = {'peak_accuracy': 0.7, 'collapse': 1.0, 'robust': 0.3}
+    analysis['suggestions'] = {'peak_accuracy': 0.7, 'collapse': 0.8, 'robust': 0.3}
     (folder / 'lr-test.json').write_text(json.dumps(analysis))
     (folder / 'config.json').write_text('{}')  # Not an analysis: skipped.
     lines = ['iteration,value,loss,smooth_loss,accuracy,val_loss,val_accuracy']
@@ -156,6 +156,7 @@ def test_q6_reads_range_tests_by_spacing_and_seed(tmp_path):
   assert (first['seed'], first['learning_start_lr']) == (0, pytest.approx(0.6))
   assert first['share_below_learning_start'] == pytest.approx(0.6)  # 0.1 .. 0.6: 6 of 10.
   assert first['peak_at_first_eval'] is False
+  assert first['best_accuracy_after_collapse'] == 0.5  # Past LR 0.8 only the 1.0 evaluation.
   best = summary['by_spacing']['linear']['best_val_accuracy']
-  assert best == {'n': 2, 'mean': pytest.approx(1.9), 'std': pytest.approx(2**0.5)}
+  assert best == {'n': 2, 'mean': pytest.approx(1.9), 'std': pytest.approx(2**0.5), 'median': 1.9}
   assert (out / 'range_tests.png').exists() and (out / 'q6.csv').exists()

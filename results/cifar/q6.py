@@ -3,8 +3,9 @@
 Reads each range test a questions.py-style run folder wrote (<runs>/range_<spacing>[_seed<N>]:
 its <test>.json analysis and <test>.csv curve), copies both into <out>/<spacing>_seed<N>.*,
 and writes q6.csv / q6.json (one row per test: shape, stop, peak accuracy and its LR, the
-recommended max LR, and the share of the sweep spent below the LR where learning starts) and
-range_tests.png (held-out accuracy and smoothed loss against the LR, every seed, both spacings).
+recommended max LR, the best accuracy past the collapse, and the share of the sweep spent below
+the LR where learning starts) and range_tests.png (held-out accuracy and smoothed loss against
+the LR, every seed, both spacings).
 
 "Where learning starts" is the first LR at which the smoothed train loss has made half of its
 fall (from its first value to its lowest; every iteration has one, where the held-out accuracy
@@ -32,6 +33,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, ROOT)
 
+LOSS_AXIS_TOP = 3.0
 RUN_NAME = re.compile(r'range_(linear|log)(?:_seed(\d+))?$')
 
 
@@ -99,6 +101,7 @@ def row(stem: str) -> dict:
     'peak_at_first_eval': bool(accuracy) and max(accuracy) == accuracy[0],
     'peak_accuracy_lr': analysis['suggestions']['peak_accuracy'],
     'collapse_lr': analysis['suggestions']['collapse'],
+    'best_accuracy_after_collapse': after_collapse(c, analysis['suggestions']['collapse']),
     'recommended_max_lr': analysis['recommended']['max_lr'],
     'robust_loss_lr': analysis['suggestions']['robust'],
     'learning_start_lr': start,
@@ -106,10 +109,20 @@ def row(stem: str) -> dict:
   }
 
 
+def after_collapse(c: dict, collapse: float | None) -> float | None:
+  """The best held-out accuracy evaluated past the collapse: seed 001's (iii) is a recovery."""
+  if collapse is None:
+    return None
+  past = [a for v, a in zip(c['eval_value'], c['val_accuracy'], strict=True) if v > collapse]
+  return max(past) if past else None
+
+
 def spread(values) -> dict:
+  """n, mean, sample std and median (an LR across seeds spreads by factors: the median says it)."""
   values = [v for v in values if v is not None]
   std = statistics.stdev(values) if len(values) > 1 else None
-  return {'n': len(values), 'mean': statistics.mean(values) if values else None, 'std': std}
+  mean, median = (statistics.mean(values), statistics.median(values)) if values else (None, None)
+  return {'n': len(values), 'mean': mean, 'std': std, 'median': median}
 
 
 def render(out: str) -> dict:
@@ -120,7 +133,7 @@ def render(out: str) -> dict:
   rows = sorted((row(s) for s in stems), key=lambda r: (r['spacing'], r['seed']))
   tables.write_csv(os.path.join(out, 'q6.csv'), rows, list(rows[0]))
   keys = ('best_val_accuracy', 'peak_accuracy_lr', 'recommended_max_lr', 'robust_loss_lr')
-  keys += ('learning_start_lr', 'share_below_learning_start')
+  keys += ('learning_start_lr', 'share_below_learning_start', 'best_accuracy_after_collapse')
   by_spacing = {}
   for spacing in dict.fromkeys(r['spacing'] for r in rows):
     mine = [r for r in rows if r['spacing'] == spacing]
@@ -140,7 +153,9 @@ def render(out: str) -> dict:
     label = f'{r["spacing"]} seed {r["seed"]} ({r["shape"]})'
     axes[0, 0].plot(c['eval_value'], c['val_accuracy'], marker='.', label=label, **style)
     axes[0, 1].plot(c['value'], c['smooth_loss'], **style)
-  for ax, name in zip(axes[0], ('held-out accuracy', 'smoothed train loss'), strict=True):
+  axes[0, 1].set_ylim(top=LOSS_AXIS_TOP)  # A diverging sweep's last losses would flatten the rest.
+  loss_name = f'smoothed train loss (axis cut at {LOSS_AXIS_TOP:g})'
+  for ax, name in zip(axes[0], ('held-out accuracy', loss_name), strict=True):
     ax.set_xscale('log')
     ax.set_xlabel('learning rate (log axis; both sweeps 0.001 to 30)')
     ax.set_ylabel(name)
