@@ -118,6 +118,20 @@ def test_members_zip_product_and_names():
   assert population.member_names(crossed)[1] == 's1_lr0.1x0.1'  # Sorted keys: seed varies fastest.
 
 
+def test_member_dirs_sit_in_the_workdir_however_it_is_spelled():
+  """A relative workdir (`--workdir=runs/x`, as results/cifar/questions.py passes) holds its
+  members directly, not under a second copy of itself; member_root is relative to the workdir
+  unless absolute."""
+  config = population_config({'seed': (0, 1)})
+  assert population.member_dir(config, 'runs/x', 'seed=0') == os.path.join('runs', 'x', 'seed=0')
+  assert population.member_dir(config, '/abs/x', 'seed=0') == '/abs/x/seed=0'
+  config.population.member_root = 'members'
+  inside = os.path.join('runs', 'x', 'members', 'seed=1')
+  assert population.member_dir(config, 'runs/x', 'seed=1') == inside
+  config.population.member_root = '/elsewhere'
+  assert population.member_dir(config, 'runs/x', 'seed=1') == '/elsewhere/seed=1'
+
+
 @pytest.mark.parametrize(
   'axes, message',
   [

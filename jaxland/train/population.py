@@ -271,8 +271,9 @@ def member_config(config, overrides: dict):
 
 
 def member_dir(config, workdir: str, name: str) -> str:
-  root = config.population.member_root or workdir
-  return os.path.join(root if os.path.isabs(root) else os.path.join(workdir, root), name)
+  """A member's run dir: `name` in population.member_root (relative to `workdir`), else in
+  `workdir` itself."""
+  return os.path.join(workdir, config.population.member_root, name)
 
 
 # --- One optimizer for all: hyperparameters as per-member tables ----------------------------
