@@ -160,3 +160,42 @@ def test_q6_reads_range_tests_by_spacing_and_seed(tmp_path):
   best = summary['by_spacing']['linear']['best_val_accuracy']
   assert best == {'n': 2, 'mean': pytest.approx(1.9), 'std': pytest.approx(2**0.5), 'median': 1.9}
   assert (out / 'range_tests.png').exists() and (out / 'q6.csv').exists()
+
+
+def test_q7_pairs_each_schedule_with_onecycle_and_the_recipe_by_seed(tmp_path):
+  """results/cifar/q7.py on hand-made population members: the paired differences (points, by
+  seed) and the peak logged LR, worked out by hand; an unfinished member is skipped."""
+  q7 = _load('results/cifar/q7.py')
+  runs, out = tmp_path / 'runs', tmp_path / 'out'
+  final = {('onecycle', 0): 0.80, ('onecycle', 1): 0.84, ('constant', 0): 0.75}
+  final |= {('constant', 1): 0.77}
+  for (schedule, seed), acc in final.items():
+    member = runs / schedule / f'seed={seed}'
+    member.mkdir(parents=True)
+    summary = {'status': 'done', 'final_test_accuracy': acc, 'seconds': 100.0 + seed}
+    (member / 'summary.json').write_text(json.dumps(summary))
+    lines = [{'step': 1, 'optim/learning_rate': 0.5}, {'step': 2, 'optim/learning_rate': 1.1}]
+    lines += [{'step': 2, 'epoch': 1.0, 'test/accuracy': acc - 0.1}]
+    lines += [{'step': 3, 'epoch': 2.0, 'test/accuracy': acc}]
+    (member / 'metrics.jsonl').write_text('\n'.join(map(json.dumps, lines)) + '\n')
+  (runs / 'piecewise' / 'seed=0').mkdir(parents=True)  # Still running: no summary.
+  recipe = tmp_path / 'recipe.json'
+  rows = [{'seed': s, 'summary': {'final_test_accuracy': a}} for s, a in ((0, 0.81), (1, 0.82))]
+  recipe.write_text(json.dumps({'hardware': 'cpu', 'rows': rows}))
+  q7.collect(str(runs), str(out))
+  summary = q7.render(str(out), str(recipe))
+  assert [(r['schedule'], r['seed']) for r in summary['rows']] == [
+    ('onecycle', 0),
+    ('onecycle', 1),
+    ('constant', 0),
+    ('constant', 1),
+  ]
+  first = summary['rows'][0]
+  assert (first['peak_logged_lr'], first['first_eval_epoch']) == (1.1, 1.0)
+  assert first['first_eval_test_accuracy'] == pytest.approx(0.70)
+  constant = summary['by_schedule']['constant']['minus_onecycle']
+  assert constant['per_seed_points'] == {0: pytest.approx(-5.0), 1: pytest.approx(-7.0)}
+  assert constant['points']['mean'] == pytest.approx(-6.0)
+  versus_recipe = summary['recipe']['onecycle_minus_recipe']['per_seed_points']
+  assert versus_recipe == {0: pytest.approx(-1.0), 1: pytest.approx(2.0)}
+  assert (out / 'schedules.png').exists() and (out / 'q7.csv').exists()
