@@ -4,7 +4,9 @@ constant LRs at the same budget, each a population over seeds on the fast networ
 Reads every member of questions.py's q7 runs (<runs>/<schedule>/seed=<N>: summary.json,
 metrics.jsonl, config.json), copies each member's summary and metrics into
 <out>/<schedule>_seed<N>.{summary.json,jsonl}, and writes q7.csv (one row per member: its peak LR,
-test accuracy after the mid-run evaluation and at the end, run seconds), q7.json (per schedule:
+test accuracy after the mid-run evaluation and at the end, the sum of its epochs' times: a
+population's members share its epochs, so that is the whole population's time), q7.json (per
+schedule:
 mean ± std and median over seeds; each schedule's accuracy paired by seed against one-cycle's;
 and, when given, the recipe's own runs at the same seeds: airbench's triangle at its tuned LR)
 and schedules.png (the LR every logged step and the test accuracy at each evaluation).
@@ -67,7 +69,7 @@ def row(stem: str) -> dict:
     'first_eval_epoch': evals[0][0] if evals else None,
     'first_eval_test_accuracy': evals[0][1] if evals else None,
     'final_test_accuracy': summary.get('final_test_accuracy'),
-    'seconds': summary.get('seconds'),
+    'epoch_seconds': sum(r['epoch_time'] for r in records if 'epoch_time' in r) or None,
   }
 
 
@@ -100,7 +102,11 @@ def render(out: str, recipe: str = '') -> dict:
   from jaxland.output import plots, tables
 
   stems = [p[: -len('.summary.json')] for p in glob.glob(os.path.join(out, '*.summary.json'))]
-  rows = sorted(map(row, stems), key=lambda r: (SCHEDULES.index(r['schedule']), r['seed']))
+  rows = sorted(
+    zip(stems, map(row, stems), strict=True),
+    key=lambda pair: (SCHEDULES.index(pair[1]['schedule']), pair[1]['seed']),
+  )
+  stems, rows = [s for s, _ in rows], [r for _, r in rows]
   tables.write_csv(os.path.join(out, 'q7.csv'), rows, list(rows[0]))
   accuracy = {s: {r['seed']: r['final_test_accuracy'] for r in rows if r['schedule'] == s}
               for s in dict.fromkeys(r['schedule'] for r in rows)}  # fmt: skip
@@ -108,7 +114,7 @@ def render(out: str, recipe: str = '') -> dict:
     s: {
       'seeds': sorted(acc),
       'final_test_accuracy': spread(acc.values()),
-      'seconds': spread(r['seconds'] for r in rows if r['schedule'] == s),
+      'epoch_seconds': spread(r['epoch_seconds'] for r in rows if r['schedule'] == s),
       **({} if s == 'onecycle' or 'onecycle' not in accuracy
          else {'minus_onecycle': paired(acc, accuracy['onecycle'])}),
     }
@@ -123,7 +129,7 @@ def render(out: str, recipe: str = '') -> dict:
   tables.write_json(os.path.join(out, 'q7.json'), summary, sort_keys=False)
   fig, axes = plots.figure(1, 2, size=(5.5, 4.0))
   colors = dict(zip(SCHEDULES, ('tab:red', 'tab:blue', 'tab:green'), strict=True))
-  for stem, r in zip(stems, map(row, stems), strict=True):
+  for stem, r in zip(stems, rows, strict=True):
     _, records = read_member(stem)
     style = dict(color=colors[r['schedule']], linestyle=('-', '--', ':')[r['seed'] % 3])
     steps = [(x['step'], x['optim/learning_rate']) for x in records if 'optim/learning_rate' in x]
