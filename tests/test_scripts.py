@@ -175,8 +175,8 @@ def test_q7_pairs_each_schedule_with_onecycle_and_the_recipe_by_seed(tmp_path):
     summary = {'status': 'done', 'final_test_accuracy': acc, 'seconds': 100.0 + seed}
     (member / 'summary.json').write_text(json.dumps(summary))
     lines = [{'step': 1, 'optim/learning_rate': 0.5}, {'step': 2, 'optim/learning_rate': 1.1}]
-    lines += [{'step': 2, 'epoch': 1.0, 'test/accuracy': acc - 0.1}]
-    lines += [{'step': 3, 'epoch': 2.0, 'test/accuracy': acc}]
+    lines += [{'step': 2, 'epoch': 1.0, 'test/accuracy': acc - 0.1, 'epoch_time': 10.0}]
+    lines += [{'step': 3, 'epoch': 2.0, 'test/accuracy': acc, 'epoch_time': 50.0 + seed}]
     (member / 'metrics.jsonl').write_text('\n'.join(map(json.dumps, lines)) + '\n')
   (runs / 'piecewise' / 'seed=0').mkdir(parents=True)  # Still running: no summary.
   recipe = tmp_path / 'recipe.json'
@@ -193,6 +193,7 @@ def test_q7_pairs_each_schedule_with_onecycle_and_the_recipe_by_seed(tmp_path):
   first = summary['rows'][0]
   assert (first['peak_logged_lr'], first['first_eval_epoch']) == (1.1, 1.0)
   assert first['first_eval_test_accuracy'] == pytest.approx(0.70)
+  assert summary['rows'][1]['epoch_seconds'] == 61.0  # 10 + 51.
   constant = summary['by_schedule']['constant']['minus_onecycle']
   assert constant['per_seed_points'] == {0: pytest.approx(-5.0), 1: pytest.approx(-7.0)}
   assert constant['points']['mean'] == pytest.approx(-6.0)

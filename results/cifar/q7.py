@@ -22,12 +22,14 @@ import json
 import os
 import re
 import shutil
-import statistics
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, HERE)
+
+from q6 import spread  # noqa: E402  (one owner of the seeds' n / mean / std / median)
 
 SCHEDULES = ('onecycle', 'piecewise', 'constant')  # q7's runs; the others pair with one-cycle.
 MEMBER = re.compile(r'seed=(\d+)$')
@@ -71,14 +73,6 @@ def row(stem: str) -> dict:
     'final_test_accuracy': summary.get('final_test_accuracy'),
     'epoch_seconds': sum(r['epoch_time'] for r in records if 'epoch_time' in r) or None,
   }
-
-
-def spread(values) -> dict:
-  """n, mean, sample std and median of the values that exist."""
-  values = [v for v in values if v is not None]
-  std = statistics.stdev(values) if len(values) > 1 else None
-  mean, median = (statistics.mean(values), statistics.median(values)) if values else (None, None)
-  return {'n': len(values), 'mean': mean, 'std': std, 'median': median}
 
 
 def paired(accuracy: dict, baseline: dict) -> dict:
