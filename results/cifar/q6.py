@@ -147,8 +147,8 @@ def render(out: str) -> dict:
   tables.write_json(os.path.join(out, 'q6.json'), summary, sort_keys=False)
   fig, axes = plots.figure(1, 2, size=(5.5, 4.0))
   colors, dashes = {'linear': 'tab:blue', 'log': 'tab:orange'}, ('-', '--', ':')
-  for stem, r in zip(stems, map(row, stems), strict=True):
-    c = curve(stem + '.csv')
+  for r in rows:  # Each test's row from above; its curve read again for the figure.
+    c = curve(os.path.join(out, f'{r["spacing"]}_seed{r["seed"]}.csv'))
     style = dict(color=colors[r['spacing']], linestyle=dashes[r['seed'] % 3])
     label = f'{r["spacing"]} seed {r["seed"]} ({r["shape"]})'
     axes[0, 0].plot(c['eval_value'], c['val_accuracy'], marker='.', label=label, **style)

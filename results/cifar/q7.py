@@ -6,10 +6,9 @@ metrics.jsonl, config.json), copies each member's summary and metrics into
 <out>/<schedule>_seed<N>.{summary.json,jsonl}, and writes q7.csv (one row per member: its peak LR,
 test accuracy after the mid-run evaluation and at the end, the sum of its epochs' times: a
 population's members share its epochs, so that is the whole population's time), q7.json (per
-schedule:
-mean ± std and median over seeds; each schedule's accuracy paired by seed against one-cycle's;
-and, when given, the recipe's own runs at the same seeds: airbench's triangle at its tuned LR)
-and schedules.png (the LR every logged step and the test accuracy at each evaluation).
+schedule: mean ± std and median over seeds; each schedule's accuracy paired by seed against
+one-cycle's; and, when given, the recipe's own runs at the same seeds: airbench's triangle at its
+tuned LR) and schedules.png (the LR every logged step and the test accuracy at each evaluation).
 
 Run:  .venv/bin/python results/cifar/q7.py [--runs=runs/cifar/jpeg75_cpu/q7]
         [--out=results/cifar/q7] [--recipe=results/fast/ablation/recipe/results.json]
@@ -33,7 +32,7 @@ from q6 import spread  # noqa: E402  (one owner of the seeds' n / mean / std / m
 
 SCHEDULES = ('onecycle', 'piecewise', 'constant')  # q7's runs; the others pair with one-cycle.
 MEMBER = re.compile(r'seed=(\d+)$')
-COPY = re.compile(r'(\w+)_seed(\d+)\.summary\.json$')
+COPY = re.compile(r'(\w+)_seed(\d+)$')  # A copy's name in --out: <schedule>_seed<N>.
 
 
 def collect(runs: str, out: str) -> None:
@@ -57,10 +56,9 @@ def read_member(stem: str) -> tuple[dict, list[dict]]:
     return json.load(f), metrics.read_jsonl(stem + '.jsonl')
 
 
-def row(stem: str) -> dict:
-  """One member's row of q7.csv from its copies."""
-  summary, records = read_member(stem)
-  schedule, seed = COPY.search(os.path.basename(stem) + '.summary.json').groups()
+def row(name: str, summary: dict, records: list[dict]) -> dict:
+  """One member's row of q7.csv from its copies' name, summary and metrics."""
+  schedule, seed = COPY.match(name).groups()
   lrs = [r['optim/learning_rate'] for r in records if 'optim/learning_rate' in r]
   evals = [(r['epoch'], r['test/accuracy']) for r in records if 'test/accuracy' in r]
   return {
@@ -96,11 +94,11 @@ def render(out: str, recipe: str = '') -> dict:
   from jaxland.output import plots, tables
 
   stems = [p[: -len('.summary.json')] for p in glob.glob(os.path.join(out, '*.summary.json'))]
+  members = {os.path.basename(stem): read_member(stem) for stem in stems}  # Each read once.
   rows = sorted(
-    zip(stems, map(row, stems), strict=True),
-    key=lambda pair: (SCHEDULES.index(pair[1]['schedule']), pair[1]['seed']),
+    (row(name, *member) for name, member in members.items()),
+    key=lambda r: (SCHEDULES.index(r['schedule']), r['seed']),
   )
-  stems, rows = [s for s, _ in rows], [r for _, r in rows]
   tables.write_csv(os.path.join(out, 'q7.csv'), rows, list(rows[0]))
   accuracy = {s: {r['seed']: r['final_test_accuracy'] for r in rows if r['schedule'] == s}
               for s in dict.fromkeys(r['schedule'] for r in rows)}  # fmt: skip
@@ -123,8 +121,8 @@ def render(out: str, recipe: str = '') -> dict:
   tables.write_json(os.path.join(out, 'q7.json'), summary, sort_keys=False)
   fig, axes = plots.figure(1, 2, size=(5.5, 4.0))
   colors = dict(zip(SCHEDULES, ('tab:red', 'tab:blue', 'tab:green'), strict=True))
-  for stem, r in zip(stems, rows, strict=True):
-    _, records = read_member(stem)
+  for r in rows:
+    _, records = members[f'{r["schedule"]}_seed{r["seed"]}']
     style = dict(color=colors[r['schedule']], linestyle=('-', '--', ':')[r['seed'] % 3])
     steps = [(x['step'], x['optim/learning_rate']) for x in records if 'optim/learning_rate' in x]
     evals = [(x['epoch'], x['test/accuracy']) for x in records if 'test/accuracy' in x]
