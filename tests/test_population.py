@@ -71,6 +71,9 @@ def check_members_equal_sequential(config, tmp_path, rtol=1e-5):
     got = json.load(open(member / 'summary.json'))
     assert got['status'] == expected['status'] == summary['members'][name], name
     assert (got['step'], got['epoch']) == (expected['step'], expected['epoch']), name
+    assert sorted(got) == sorted(expected), name  # The plain run's summary keys, clock included.
+    assert 0 < got['compile_seconds'] < got['seconds'], name
+    assert got['train_seconds'] <= got['seconds'], name
     # A diverging member's values grow chaotically (to ~1e27 here), amplifying the reordering:
     # its status and step match exactly, its last values to 1e-3.
     loose = 1e-3 if got['status'] == 'diverged' else rtol

@@ -327,6 +327,10 @@ class _Clock:
     if reached and c['to_target'] is None:
       c['to_target'] = c['elapsed']
 
+  def mark(self) -> None:
+    """The elapsed time now: a run that stops between evaluations (diverged, interrupted)."""
+    self.clock['elapsed'] = self.base + time.time() - self.t0
+
   def summary(self) -> dict:
     c = self.clock
     out = {'seconds': c['elapsed'], 'train_seconds': c['train'], 'compile_seconds': c['compile']}
@@ -512,6 +516,8 @@ def _train_epochs(run: Run, callbacks: list, manager, best_key: str) -> dict:
       break
     if stop:
       status, message = 'interrupted', f'stopped by a signal at step {step}; rerun to resume'
+  if status != 'done':
+    clock.mark()
   summary = _summary(run, meta, status, message, step) | clock.summary()
   print(f'[jaxland] {status}: {summary_line(summary)}', flush=True)
   return summary

@@ -404,10 +404,8 @@ def _population_step(run, config):
   step_fn = loop.train_step_fn(run)
 
   if len(members(config)) == 1:  # The plain run's own compiled step, on the one member (a lone
-    plain = loop.make_train_step(run)  # member never trains frozen: the population ends with it).
-    return lambda state, images, labels, idx, alive: _expanded(
-      plain(_slice(state, 0), images, labels, idx[0])
-    )
+    return _LoneTake(loop.make_train_step(run))  # member never trains frozen: the population
+    #                                              ends with it).
 
   def member(state, images, labels, epoch_idx, alive, values):
     new, metrics = step_fn(state, images, labels, epoch_idx, **_step_kwargs(run, values))
@@ -428,11 +426,40 @@ def _population_step(run, config):
     for fn in (member, free)
   )
 
-  def take(state, images, labels, idx, alive):
-    fn = unmasked if bool(np.all(alive)) else masked
-    return fn(state, images, labels, idx, alive, values)
+  return _Take(masked, unmasked, values)
 
-  return take
+
+class _Take:
+  """The population's step: the unmasked program while every member trains, else the masked
+  one. `compile` builds the unmasked one ahead of the first step (the masked one compiles when a
+  member first freezes, inside that epoch's time) and returns the seconds it took."""
+
+  def __init__(self, masked, unmasked, values):
+    self.masked, self.unmasked, self.values = masked, unmasked, values
+
+  def compile(self, state, images, labels, idx, alive) -> float:
+    self.unmasked = loop.AheadOfTime(self.unmasked, state, images, labels, idx, alive, self.values)
+    return self.unmasked.seconds
+
+  def __call__(self, state, images, labels, idx, alive):
+    fn = self.unmasked if bool(np.all(alive)) else self.masked
+    return fn(state, images, labels, idx, alive, self.values)
+
+
+class _LoneTake:
+  """A population of one member: the plain run's step on it, compiled ahead like `_Take`'s."""
+
+  def __init__(self, plain):
+    self.plain = plain
+
+  def compile(self, state, images, labels, idx, alive) -> float:
+    del alive
+    self.plain = loop.AheadOfTime(self.plain, _slice(state, 0), images, labels, idx[0])
+    return self.plain.seconds
+
+  def __call__(self, state, images, labels, idx, alive):
+    del alive
+    return _expanded(self.plain(_slice(state, 0), images, labels, idx[0]))
 
 
 def _member_map(run):
@@ -483,17 +510,21 @@ def _orders(run, people):
 
 
 def _evaluate_all(run):
-  """(params [P, ...], batch_stats [P, ...]) -> {split: {'loss': [P], 'accuracy': [P]}}."""
-  fns, size = {}, len(run.state.step)
+  """(params [P, ...], batch_stats [P, ...]) -> {split: {'loss': [P], 'accuracy': [P]}}, its
+  programs compiled ahead of the first evaluation; and the seconds that took."""
+  fns, size, seconds = {}, len(run.state.step), 0.0
+  params, stats = run.state.params, run.state.batch_stats
   for split, (images, labels) in run.device_data.items():
     if split == 'train':
       continue
     if size == 1:  # The plain run's own compiled evaluation, on the one member.
-      plain = run.eval_fns[split]
+      plain = loop.AheadOfTime(run.eval_fns[split], _slice(params, 0), _slice(stats, 0))
       fns[split] = lambda p, b, plain=plain: _expanded(plain(_slice(p, 0), _slice(b, 0)))
     else:
       sums = loop.split_eval_fns(run, images, labels)[0]
-      fns[split] = jax.jit(_member_map(run)(sums, (0, 0)))
+      plain = loop.AheadOfTime(jax.jit(_member_map(run)(sums, (0, 0))), params, stats)
+      fns[split] = plain
+    seconds += plain.seconds
 
   def evaluate(params, batch_stats):
     out = {}
@@ -502,7 +533,7 @@ def _evaluate_all(run):
       out[split] = {'loss': s['loss_sum'] / s['count'], 'accuracy': s['correct'] / s['count']}
     return out
 
-  return evaluate
+  return evaluate, seconds
 
 
 def _member_view(run, m: Member, state):
@@ -590,19 +621,28 @@ def _epochs(config, run, people, best_key) -> dict:
   for m in running:
     for cb in m.callbacks:
       _with_view(run, m, cb.on_start)
+  clocks = {m.name: loop._Clock(m.meta, float(m.config.train.target_accuracy)) for m in people}
   take = _population_step(run, config)
   orders = _orders(run, people)
-  evaluate = _evaluate_all(run)
+  evaluate, compile_seconds = _evaluate_all(run)
+  images, labels = run.device_data['train']
+  compile_seconds += take.compile(
+    run.state, images, labels, orders(step // run.steps_per_epoch), alive_mask(people)
+  )
+  for m in running:  # Each member's clock reads the population's wall time (the members train
+    #                   together) and carries its compile, as the plain loop's does.
+    clocks[m.name].clock['compile'] += compile_seconds
   spe, total = run.steps_per_epoch, run.total_steps
   log_every = run.config.train.log_every_steps or spe
   progress = progress_lib.Progress('population epoch', -(-(total - step) // spe))
   in_flight = []
 
   def alive():
-    return np.asarray([m.status == 'running' for m in people])
+    return alive_mask(people)
 
   def stop(m, status, message):
     m.status, m.message, m.end_step = status, message, step
+    clocks[m.name].mark()
     m.meta['message'] = message
 
   def save(m, metric=None):
@@ -666,6 +706,7 @@ def _epochs(config, run, people, best_key) -> dict:
       for cb in m.callbacks:
         at_end = functools.partial(_epoch_end, cb, epoch + 1)
         scalars.update(_with_view(run, m, at_end) or {})
+      clocks[m.name].tick(scalars, epoch_time)
       m.writer.write_scalars(step, scalars)
       bad = [
         k
@@ -700,7 +741,7 @@ def _epochs(config, run, people, best_key) -> dict:
   for m in people:
     if m.status == 'running':
       m.status, m.end_step = 'done', step
-    m.summary = _member_summary(run, m, final)
+    m.summary = _member_summary(run, m, final) | clocks[m.name].summary()
     print(f'[jaxland] member {m.name} {m.status}: {loop.summary_line(m.summary)}', flush=True)
   interrupted = any(m.status == 'interrupted' for m in people)
   return {
@@ -708,6 +749,11 @@ def _epochs(config, run, people, best_key) -> dict:
     'step': step,
     'members': {m.name: m.status for m in people},
   }
+
+
+def alive_mask(people) -> np.ndarray:
+  """bool [P]: which members still train."""
+  return np.asarray([m.status == 'running' for m in people])
 
 
 def _stacked(people, per_member: list[list[dict]]) -> list[dict]:
