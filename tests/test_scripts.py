@@ -200,3 +200,48 @@ def test_q7_pairs_each_schedule_with_onecycle_and_the_recipe_by_seed(tmp_path):
   versus_recipe = summary['recipe']['onecycle_minus_recipe']['per_seed_points']
   assert versus_recipe == {0: pytest.approx(-1.0), 1: pytest.approx(2.0)}
   assert (out / 'schedules.png').exists() and (out / 'q7.csv').exists()
+
+
+def test_q8_compares_the_momentum_sweep_with_the_grid_by_seed(tmp_path):
+  """results/cifar/q8.py on hand-made q8 run folders: the grid's best by accuracy and by loss,
+  and the regret of the sweep's pick (the nearest grid momentum), worked out by hand; an
+  unfinished run is skipped."""
+  q8 = _load('results/cifar/q8.py')
+  runs, out = tmp_path / 'runs', tmp_path / 'out'
+  grid = {0: {'0.5': (0.40, 1.2), '0.9': (0.55, 1.0), '0.95': (0.50, 0.9)}}
+  grid[1] = {'0.5': (0.45, 1.1), '0.9': (0.42, 1.3), '0.95': (0.10, 9.0)}
+  picks = {0: 0.93, 1: 0.88}  # Nearest grid momenta: 0.95 and 0.9.
+  for seed in (0, 1, 2):
+    folder = runs / ('range_momentum' if seed == 0 else f'range_momentum_seed{seed}')
+    folder.mkdir(parents=True)
+    if seed == 2:  # Still running: no summary.
+      continue
+    sweep = {'shape': 'hill', 'status': 'completed', 'stop_value': None}
+    sweep |= {'best_val_accuracy': 0.5, 'suggestions': {'peak_accuracy': picks[seed]}}
+    sweep['suggestions']['minimum_loss'] = 0.97
+    momentum_runs = {
+      m: {'status': 'diverged' if loss > 5 else 'completed', 'final_smooth_loss': loss}
+      | {'final_val_accuracy': acc}
+      for m, (acc, loss) in grid[seed].items()
+    }
+    summary = {'status': 'done', 'tests': {'momentum_linear': sweep}}
+    summary['momentum_grid'] = {'learning_rate': 1.5, 'runs': momentum_runs}
+    (folder / 'summary.json').write_text(json.dumps(summary))
+    (folder / 'momentum_linear.json').write_text(json.dumps(sweep))
+    lines = ['iteration,value,loss,smooth_loss,accuracy,val_loss,val_accuracy']
+    lines += ['0,0.5,2.0,2.0,0.1,2.0,0.1', '1,0.9,1.0,1.5,0.4,1.0,0.5']
+    (folder / 'momentum_linear.csv').write_text('\n'.join(lines) + '\n')
+    for m in grid[seed]:
+      (folder / f'momentum_grid-momentum{m}.csv').write_text(lines[0] + '\n')
+  q8.collect(str(runs), str(out))
+  assert sorted(p.name for p in out.iterdir()) == ['seed0', 'seed1']
+  summary = q8.render(str(out))
+  first, second = summary['rows']
+  assert (first['grid_best_accuracy_momentum'], first['grid_best_loss_momentum']) == (0.9, 0.95)
+  assert first['regret_points'] == pytest.approx(5.0)  # 0.55 at 0.9 against 0.50 at 0.95.
+  assert (second['grid_best_accuracy_momentum'], second['grid_best_loss_momentum']) == (0.5, 0.5)
+  assert second['regret_points'] == pytest.approx(3.0)  # 0.45 at 0.5 against 0.42 at 0.9.
+  assert second['grid_status_m0.95'] == 'diverged'
+  assert summary['regret_points']['mean'] == pytest.approx(4.0)
+  assert summary['grid_accuracy']['0.9']['mean'] == pytest.approx(0.485)
+  assert (out / 'momentum.png').exists() and (out / 'q8.csv').exists()
