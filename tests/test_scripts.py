@@ -60,6 +60,8 @@ def test_every_cifar_question_is_a_valid_run(variant):
         tasks.validate(config, num_devices=1)
         if config.task in ('train', 'lr_range'):  # The analyses read their run's data.
           assert config.data.train_subset == 0 and 'jpeg75' in str(config.data), (qid, name)
+        if qid in ('q1', 'q2', 'q3', 'q4', 'q5'):  # Accuracy after each anchor / restart.
+          assert config.train.eval_every_epochs == 1, (qid, name)
   # q9: seed 003's sweeps choose their epoch on a validation split, 3 seeds a point.
   for name, run in chosen['q9'][1].items():
     points = questions.config_of(variant, run)

@@ -47,11 +47,18 @@ def questions(variant: str, lr_max: float = 0.0) -> dict:
   base = cifar_fast.get_config(variant)
   epochs, lr = base.train.num_epochs, base.optim.learning_rate
   third, quarter = max(1, epochs // 3), max(1, epochs // 4)
-  anchored = {'repulsion.enabled': True, 'repulsion.anchor_epochs': (third,)}
+  # q1-q5 read accuracy after each anchor, restart and snapshot: a test evaluation every epoch
+  # (the `cpu` variant's own runs evaluate every 5 epochs).
+  each_epoch = {'train.eval_every_epochs': 1}
+  anchored = each_epoch | {'repulsion.enabled': True, 'repulsion.anchor_epochs': (third,)}
   anchored |= {'repulsion.snapshot_epochs': (third,)}
-  restarts = {'optim.schedule.name': 'cosine_restarts', 'optim.schedule.t0_epochs': third}
-  every = {'repulsion.enabled': True, 'repulsion.anchor_every': quarter}
+  restarts = each_epoch | {
+    'optim.schedule.name': 'cosine_restarts',
+    'optim.schedule.t0_epochs': third,
+  }
+  every = each_epoch | {'repulsion.enabled': True, 'repulsion.anchor_every': quarter}
   every |= {'repulsion.snapshot_every': quarter}
+  step = each_epoch | {'optim.schedule.name': 'step', 'optim.schedule.decay_every_epochs': third}
   out = {
     'q1': (
       'Distance to the anchor with and without repulsion; strength and width',
@@ -79,7 +86,7 @@ def questions(variant: str, lr_max: float = 0.0) -> dict:
         f'{name}_{"rep" if rep else "norep"}': sched
         | (every | {'repulsion.strength': 10.0} if rep else {})
         for name, sched in (
-          ('step', {'optim.schedule.name': 'step', 'optim.schedule.decay_every_epochs': third}),
+          ('step', step),
           ('restarts', restarts),
         )
         for rep in (False, True)
