@@ -80,6 +80,60 @@ def test_every_cifar_question_is_a_valid_run(variant):
   assert cmd[-1] == '--workdir=' + questions.run_dir(variant, 'q10', 'train_seed1')
 
 
+def test_q1_measures_the_drop_recovery_and_distance_after_the_anchor(tmp_path):
+  """results/cifar/q1.py on hand-made population members (anchor at epoch 2): the drop, the
+  recovery epoch, the distance's growth and the differences from strength 0 by seed, by hand;
+  a member still running is skipped."""
+  q1 = _load('results/cifar/q1.py')
+  runs, out = tmp_path / 'runs', tmp_path / 'out'
+  members = {  # (run, seed): (strength, accuracy by epoch 2-5, distance by epoch 3 and 5, final)
+    ('strength0', 0): (0.0, (0.60, 0.55, 0.58, 0.62), (1.0, 3.0), 0.70),
+    ('strength0', 1): (0.0, (0.61, 0.60, 0.62, 0.63), (1.0, 2.0), 0.72),
+    ('strength10', 0): (10.0, (0.60, 0.62, 0.64, 0.66), (2.0, 8.0), 0.68),
+    ('strength10', 1): (10.0, (0.61, 0.50, 0.55, 0.58), (2.0, 6.0), 0.71),
+  }
+  for (run, seed), (strength, accuracy, distance, final) in members.items():
+    member = runs / run / f'seed={seed}'
+    member.mkdir(parents=True)
+    (member / 'summary.json').write_text(
+      json.dumps({'status': 'done', 'final_test_accuracy': final})
+    )
+    config = {'repulsion': {'anchor_epochs': [2], 'strength': strength, 'width': 10.0}}
+    (member / 'config.json').write_text(json.dumps(config))
+    lines = [{'step': 0, 'epoch': 0, 'anchor/init_distance': 0.0}]
+    lines += [
+      {'step': 10 * e, 'epoch': e, 'test/accuracy': a}
+      for e, a in zip((2, 3, 4, 5), accuracy, strict=True)
+    ]
+    lines += [{'step': 30, 'epoch': 3, 'anchor/0/distance': distance[0]}]
+    lines += [
+      {'step': 50, 'epoch': 5, 'anchor/0/distance': distance[1], 'anchor/init_distance': 9.0}
+    ]
+    (member / 'metrics.jsonl').write_text('\n'.join(map(json.dumps, lines)) + '\n')
+  (runs / 'strength10' / 'seed=2').mkdir()  # Still running: no summary.
+  q1.collect(str(runs), str(out))
+  summary = q1.render(str(out))
+  rows = {(r['run'], r['seed']): r for r in summary['rows']}
+  assert list(rows) == [('strength0', 0), ('strength0', 1), ('strength10', 0), ('strength10', 1)]
+  base = rows['strength0', 0]
+  assert base['drop'] == pytest.approx(0.05) and base['recovery_epoch'] == 5
+  assert (
+    base['distance_growth_per_epoch'] == pytest.approx(1.0) and base['init_distance_end'] == 9.0
+  )
+  assert rows['strength0', 1]['recovery_epoch'] == 4  # Lowest at 3, back to 0.61 at 4.
+  rising = rows['strength10', 0]
+  assert rising['drop'] == pytest.approx(-0.02) and rising['recovery_epoch'] is None
+  assert rows['strength10', 1]['recovery_epoch'] is None  # Never back to 0.61.
+  versus = summary['by_run']['strength10']['minus_strength0']
+  assert versus['final_test_accuracy']['per_seed_points'] == {
+    0: pytest.approx(-2.0),
+    1: pytest.approx(-1.0),
+  }
+  assert versus['distance_end']['difference']['mean'] == pytest.approx(4.5)  # (5 + 4) / 2.
+  assert summary['by_run']['strength0']['drop']['mean'] == pytest.approx(0.03)  # (0.05 + 0.01) / 2.
+  assert (out / 'q1.png').exists() and (out / 'q1.csv').exists()
+
+
 def test_the_fast_ablation_pairs_each_arm_with_the_baseline_by_seed(tmp_path, monkeypatch):
   """results/fast/ablation.py on hand-made run.py outputs: differences by seed, by hand."""
   ablation = _load('results/fast/ablation.py')

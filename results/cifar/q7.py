@@ -73,11 +73,14 @@ def row(name: str, summary: dict, records: list[dict]) -> dict:
   }
 
 
-def paired(accuracy: dict, baseline: dict) -> dict:
-  """The accuracy minus the baseline's at each common seed, in points, and their spread."""
-  seeds = sorted(set(accuracy) & set(baseline))
-  diffs = {s: 100 * (accuracy[s] - baseline[s]) for s in seeds}
-  return {'per_seed_points': diffs, 'points': spread(diffs.values())}
+def paired(values: dict, baseline: dict, unit: str = 'points') -> dict:
+  """{seed: value} minus the baseline's at each common seed, and their spread: accuracies in
+  points (x 100), anything else (unit='') as it is."""
+  seeds = sorted(set(values) & set(baseline))
+  scale = 100 if unit == 'points' else 1
+  diffs = {s: scale * (values[s] - baseline[s]) for s in seeds}
+  key = unit or 'difference'
+  return {f'per_seed_{key}': diffs, key: spread(diffs.values())}
 
 
 def recipe_accuracy(path: str) -> dict:
