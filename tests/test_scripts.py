@@ -62,6 +62,13 @@ def test_every_cifar_question_is_a_valid_run(variant):
           assert config.data.train_subset == 0 and 'jpeg75' in str(config.data), (qid, name)
         if qid in ('q1', 'q2', 'q3', 'q4', 'q5'):  # Accuracy after each anchor / restart.
           assert config.train.eval_every_epochs == 1, (qid, name)
+      if '@same_as' in run:  # Read from another question's run: the same config.
+        other_q, other = run['@same_as']
+        same = questions.config_of(variant, chosen[other_q][1][other])
+        assert configs.to_dict() == same.to_dict(), (qid, name)
+        assert questions.command(variant, qid, name, run)[-1] == '--workdir=' + (
+          questions.run_dir(variant, other_q, other)
+        )
   # q9: seed 003's sweeps choose their epoch on a validation split, 3 seeds a point.
   for name, run in chosen['q9'][1].items():
     points = questions.config_of(variant, run)

@@ -18,7 +18,9 @@ command rots while it waits for hardware.
 
 A run is a dict of config overrides; keys starting with '@' say how it runs instead: '@config'
 (another config file and argument than the fast network's), '@module' ('jaxland.sweep'), '@seeds'
-(False: one process, not a population over SEEDS) and '@workdir' (a folder other than its own).
+(False: one process, not a population over SEEDS), '@workdir' (a folder other than its own) and
+'@same_as' ((question, run): another question's run of the same config, read from its folder and
+not run or counted again; tests/test_scripts.py checks that the configs are the same).
 """
 
 import argparse
@@ -59,6 +61,8 @@ def questions(variant: str, lr_max: float = 0.0) -> dict:
   every = each_epoch | {'repulsion.enabled': True, 'repulsion.anchor_every': quarter}
   every |= {'repulsion.snapshot_every': quarter}
   step = each_epoch | {'optim.schedule.name': 'step', 'optim.schedule.decay_every_epochs': third}
+  # q3 and q4's runs without repulsion keep the same anchors at strength 0 (virtual: no force,
+  # the same trajectory), so that their distance to each anchor is logged beside the repulsed.
   out = {
     'q1': (
       'Distance to the anchor with and without repulsion; strength and width',
@@ -84,7 +88,8 @@ def questions(variant: str, lr_max: float = 0.0) -> dict:
       'Step decay and cosine restarts, with and without repulsion: does distance follow the LR?',
       {
         f'{name}_{"rep" if rep else "norep"}': sched
-        | (every | {'repulsion.strength': 10.0} if rep else {})
+        | every
+        | {'repulsion.strength': 10.0 if rep else 0.0}
         for name, sched in (
           ('step', step),
           ('restarts', restarts),
@@ -97,7 +102,8 @@ def questions(variant: str, lr_max: float = 0.0) -> dict:
       {
         f'lr{scale:g}x_{"rep" if rep else "norep"}': restarts
         | {'optim.learning_rate': lr * scale}
-        | (every | {'repulsion.strength': 10.0} if rep else {})
+        | every
+        | {'repulsion.strength': 10.0 if rep else 0.0}
         for scale in (0.1, 10.0)
         for rep in (False, True)
       },
@@ -105,7 +111,8 @@ def questions(variant: str, lr_max: float = 0.0) -> dict:
     'q5': (
       'Snapshot ensembles against warm-restart snapshot ensembles, by strength',
       {
-        **{f'snapshots_s{s:g}': every | {'repulsion.strength': s} for s in (0.0, 1.0, 10.0)},
+        **{f'snapshots_s{s:g}': every | {'repulsion.strength': s} for s in (0.0, 1.0)},
+        'snapshots_s10': every | {'repulsion.strength': 10.0, '@same_as': ('q2', 'sum_l2')},
         'restart_snapshots': restarts
         | {'repulsion.enabled': True, 'repulsion.strength': 0.0}
         | {'repulsion.snapshot_every': third},
@@ -229,7 +236,7 @@ def config_file(variant: str, run: dict) -> str:
 
 def command(variant: str, qid: str, name: str, run: dict) -> list[str]:
   flags = [f'--config.{k}={_flag(v)}' for k, v in overrides_of(run).items()]
-  workdir = run.get('@workdir') or run_dir(variant, qid, name)
+  workdir = run.get('@workdir') or run_dir(variant, *run.get('@same_as', (qid, name)))
   module = run.get('@module', 'jaxland.main')
   tail = ['--vectorize'] if module == 'jaxland.sweep' else []
   config = f'--config={config_file(variant, run)}'
@@ -289,6 +296,9 @@ def main():
   for qid, (question, runs) in chosen.items():
     print(f'# {qid}: {question}')
     for name, run in runs.items():
+      if '@same_as' in run:
+        print(f'# {name}: the same run as {"/".join(run["@same_as"])} (not run again)')
+        continue
       if run.get('task') == 'lr_range':
         ranges += 1
       elif is_training(run):
