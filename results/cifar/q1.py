@@ -41,10 +41,11 @@ FILES = ('summary.json', 'metrics.jsonl', 'config.json')
 SUFFIXES = ('.summary.json', '.jsonl', '.config.json')  # Their copies' suffixes, in that order.
 
 
-def collect(runs: str, out: str) -> None:
-  """Copy each finished member's summary, metrics and config (one without a summary is skipped)."""
+def collect(runs: str, out: str, names: tuple[str, ...] = RUNS) -> None:
+  """Copy each finished member's summary, metrics and config (one without a summary is skipped)
+  of the runs `names` under `runs` (q2-q5 collect theirs with it)."""
   os.makedirs(out, exist_ok=True)
-  for run in RUNS:
+  for run in names:
     for member in sorted(glob.glob(os.path.join(runs, run, 'seed=*'))):
       match = MEMBER.search(member)
       if not match or not os.path.exists(os.path.join(member, 'summary.json')):
@@ -54,19 +55,30 @@ def collect(runs: str, out: str) -> None:
         shutil.copyfile(os.path.join(member, name), stem + suffix)
 
 
-def read_member(stem: str) -> tuple[dict, dict, dict[int, dict]]:
-  """(summary, config, {epoch: every scalar logged with that epoch}) of one copied member."""
+def read_member(stem: str) -> tuple[dict, dict, list[dict]]:
+  """(summary, config, metrics records) of one copied member."""
   from jaxland.output import metrics
 
   with open(stem + '.summary.json') as f:
     summary = json.load(f)
   with open(stem + '.config.json') as f:
     config = json.load(f)
-  by_epoch = {}
-  for record in metrics.read_jsonl(stem + '.jsonl'):
+  return summary, config, metrics.read_jsonl(stem + '.jsonl')
+
+
+def read_members(out: str) -> dict[str, tuple[dict, dict, list[dict]]]:
+  """{copy name (<run>_seed<N>): read_member} of every copy in `out`, each read once."""
+  stems = [p[: -len('.summary.json')] for p in glob.glob(os.path.join(out, '*.summary.json'))]
+  return {os.path.basename(stem): read_member(stem) for stem in stems}
+
+
+def by_epoch(records: list[dict]) -> dict[int, dict]:
+  """{epoch: every scalar logged with that epoch} (the eval, the anchor probe, the epoch time)."""
+  out = {}
+  for record in records:
     if 'epoch' in record:
-      by_epoch.setdefault(int(record['epoch']), {}).update(record)
-  return summary, config, by_epoch
+      out.setdefault(int(record['epoch']), {}).update(record)
+  return out
 
 
 def recovery_epoch(accuracy: dict[int, float], anchor: int) -> int | None:
@@ -81,13 +93,14 @@ def recovery_epoch(accuracy: dict[int, float], anchor: int) -> int | None:
   return next((e for e in sorted(after) if e > lowest and after[e] >= accuracy[anchor]), None)
 
 
-def row(name: str, summary: dict, config: dict, by_epoch: dict[int, dict]) -> dict:
+def row(name: str, summary: dict, config: dict, records: list[dict]) -> dict:
   """One member's row of q1.csv (module docstring) from its copies."""
   run, seed = COPY.match(name).groups()
+  epochs = by_epoch(records)
   anchor = int(config['repulsion']['anchor_epochs'][0])
-  accuracy = {e: r['test/accuracy'] for e, r in by_epoch.items() if 'test/accuracy' in r}
-  distance = {e: r['anchor/0/distance'] for e, r in by_epoch.items() if 'anchor/0/distance' in r}
-  last = max(by_epoch)
+  accuracy = {e: r['test/accuracy'] for e, r in epochs.items() if 'test/accuracy' in r}
+  distance = {e: r['anchor/0/distance'] for e, r in epochs.items() if 'anchor/0/distance' in r}
+  last = max(epochs)
   after = [a for e, a in accuracy.items() if e > anchor]
   lowest = min(after) if after else None
   at_anchor = accuracy.get(anchor)
@@ -112,7 +125,7 @@ def row(name: str, summary: dict, config: dict, by_epoch: dict[int, dict]) -> di
     'distance_next_epoch': next_distance,
     'distance_end': end_distance,
     'distance_growth_per_epoch': growth,
-    'init_distance_end': by_epoch[last].get('anchor/init_distance'),
+    'init_distance_end': epochs[last].get('anchor/init_distance'),
   }
 
 
@@ -158,8 +171,7 @@ def render(out: str) -> dict:
   """q1.csv, q1.json and q1.png from the copies in `out`; returns q1.json's dict."""
   from jaxland.output import plots, tables
 
-  stems = [p[: -len('.summary.json')] for p in glob.glob(os.path.join(out, '*.summary.json'))]
-  members = {os.path.basename(stem): read_member(stem) for stem in stems}  # Each read once.
+  members = read_members(out)
   rows = sorted(
     (row(name, *member) for name, member in members.items()),
     key=lambda r: (RUNS.index(r['run']), r['seed']),
@@ -172,13 +184,11 @@ def render(out: str) -> dict:
     zip(RUNS, ('k', 'tab:blue', 'tab:orange', 'tab:red', 'tab:green', 'tab:purple'), strict=True)
   )
   for r in rows:
-    by_epoch = members[f'{r["run"]}_seed{r["seed"]}'][2]
+    epochs = by_epoch(members[f'{r["run"]}_seed{r["seed"]}'][2])
     style = dict(color=colors[r['run']], linestyle=('-', '--', ':')[r['seed'] % 3], lw=1)
     label = r['run'] if r['seed'] == rows[0]['seed'] else None
     for ax, key in zip(axes[0], ('test/accuracy', 'anchor/0/distance'), strict=True):
-      points = sorted(
-        (e, x[key]) for e, x in by_epoch.items() if key in x and math.isfinite(x[key])
-      )
+      points = sorted((e, x[key]) for e, x in epochs.items() if key in x and math.isfinite(x[key]))
       if points:
         ax.plot(*zip(*points, strict=True), marker='o', ms=3, label=label, **style)
   anchor = rows[0]['anchor_epoch']
