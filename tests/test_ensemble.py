@@ -131,3 +131,26 @@ def test_ensemble_task_on_a_run_with_snapshots(tmp_path):
   other.task = 'ensemble'
   with pytest.raises(ValueError, match='config.data'):
     ensemble.run(other, workdir)
+
+
+def test_ensemble_task_on_a_population_member(tmp_path):
+  """results/cifar/questions.py's q5 runs the ensemble task on each member of a population (its
+  own folder, its own seed): the members' snapshots and final model are that member's, so the
+  ensemble's accuracy is the one its training logged beside them (a separate code path)."""
+  overrides = {'optim.learning_rate': 0.05, 'train.num_epochs': 3}
+  overrides |= {'train.checkpoint_every_epochs': 3, 'repulsion.snapshot_every': 1}
+  config = helpers.digits_config(overrides)
+  config.population.seed = (0, 1)
+  summary = tasks.run(config, str(tmp_path))
+  assert summary['members'] == {'seed=0': 'done', 'seed=1': 'done'}
+  results = {}
+  for seed in (0, 1):
+    member = helpers.digits_config(overrides | {'seed': seed, 'task': 'ensemble'})
+    results[seed] = tasks.run(member, str(tmp_path / f'seed={seed}'))
+    assert results[seed]['members'] == ['epoch 1', 'epoch 2', 'final']
+    logged = metrics.read_jsonl(str(tmp_path / f'seed={seed}'))
+    last = [r for r in logged if 'ensemble/accuracy' in r][-1]
+    np.testing.assert_allclose(last['ensemble/accuracy'], results[seed]['ensemble_accuracy'])
+    final = json.load(open(tmp_path / f'seed={seed}' / 'summary.json'))['final_test_accuracy']
+    np.testing.assert_allclose(results[seed]['member_accuracy'][-1], final)
+  assert results[0]['member_accuracy'] != results[1]['member_accuracy']  # Each read its own.

@@ -69,6 +69,17 @@ def test_every_cifar_question_is_a_valid_run(variant):
         assert questions.command(variant, qid, name, run)[-1] == '--workdir=' + (
           questions.run_dir(variant, other_q, other)
         )
+  # q5: the ensemble task reads each trained member with that member's data and model.
+  runs = chosen['q5'][1]
+  for name in ('snapshots_s0', 'snapshots_s10', 'restart_snapshots'):
+    ensemble = questions.config_of(variant, runs[f'ensemble_{name}_seed2'])
+    trained = questions.config_of(variant, runs[name])
+    assert ensemble.task == 'ensemble' and ensemble.seed == 2, name
+    for section in ('data', 'model', 'repulsion'):
+      assert ensemble[section].to_dict() == trained[section].to_dict(), (name, section)
+    of = runs[name].get('@same_as', ('q5', name))
+    cmd = questions.command(variant, 'q5', f'ensemble_{name}_seed2', runs[f'ensemble_{name}_seed2'])
+    assert cmd[-1] == f'--workdir={questions.run_dir(variant, *of)}/seed=2', cmd
   # q9: seed 003's sweeps choose their epoch on a validation split, 3 seeds a point.
   for name, run in chosen['q9'][1].items():
     points = questions.config_of(variant, run)

@@ -13,7 +13,8 @@ own sweeps (its MLP and CNN, not the fast network) at full size: configs/sweeps/
 `full` switch (a validation split picks the epoch and stops early), 3 seeds a point, each sweep
 `--vectorize`d. q10 trains one fast-network run per seed saving its params every epoch, then the
 spectrum task at init, epoch 1, the middle and the end, and the landscape task's line searches
-at the end, in that run's folder. tests/test_scripts.py validates every config here, so no
+at the end, in that run's folder. q5 adds the ensemble task on each member of its runs once they
+are trained (agreement, error correlation). tests/test_scripts.py validates every config here, so no
 command rots while it waits for hardware.
 
 A run is a dict of config overrides; keys starting with '@' say how it runs instead: '@config'
@@ -137,6 +138,7 @@ def questions(variant: str, lr_max: float = 0.0) -> dict:
       },
     ),
   }
+  out['q5'][1].update(ensembles(variant, out['q5'][1]))
   out['q9'] = (
     "Seed 003's MLP against its CNN; dropout, L2, BatchNorm, Adam: early stopping on validation",
     seed003_sweeps(variant),
@@ -156,6 +158,23 @@ def questions(variant: str, lr_max: float = 0.0) -> dict:
         'constant': {'optim.schedule.name': 'constant', 'optim.learning_rate': lr_max / 4},
       },
     )
+  return out
+
+
+def ensembles(variant: str, runs: dict) -> dict:
+  """q5's agreement and error correlation: task `ensemble` on each member of each of its runs,
+  after training (its snapshots and final model against the test set, in <member>/ensemble/)."""
+  out = {}
+  for name, run in runs.items():
+    member_of = run_dir(variant, *run.get('@same_as', ('q5', name)))
+    for seed in SEEDS:
+      out[f'ensemble_{name}_seed{seed}'] = {
+        **{k: v for k, v in run.items() if not k.startswith('@')},
+        'task': 'ensemble',
+        'seed': seed,
+        '@seeds': False,
+        '@workdir': os.path.join(member_of, f'seed={seed}'),
+      }
   return out
 
 
@@ -204,7 +223,7 @@ def spectra(variant: str, epochs: int) -> dict:
 
 def is_training(run: dict) -> bool:
   """A run of the fast network (not a range test, a sweep or an analysis task)."""
-  return run.get('task') != 'lr_range' and '@config' not in run
+  return run.get('task', 'train') == 'train' and '@config' not in run
 
 
 def population_overrides(run: dict) -> dict:
@@ -317,7 +336,7 @@ def main():
   )
   print(
     f'# {training} training member-runs of the fast network ({cost}), {ranges} range tests, '
-    f'{others} sweeps (q9: seed 003 models) and analysis tasks (q10)'
+    f'{others} sweeps (q9: seed 003 models) and analysis tasks (q5: ensembles, q10)'
   )
 
 
