@@ -2,6 +2,7 @@
 not months later), and every shell script parses. Running them is their SMOKE / --smoke forms'
 job (WORKSPACE.md), too slow for this suite."""
 
+import csv
 import importlib.util
 import json
 import pathlib
@@ -150,6 +151,137 @@ def test_q1_measures_the_drop_recovery_and_distance_after_the_anchor(tmp_path):
   assert versus['distance_end']['difference']['mean'] == pytest.approx(4.5)  # (5 + 4) / 2.
   assert summary['by_run']['strength0']['drop']['mean'] == pytest.approx(0.03)  # (0.05 + 0.01) / 2.
   assert (out / 'q1.png').exists() and (out / 'q1.csv').exists()
+
+
+def _member(root, run, seed, config, lines, final=0.7):
+  """A hand-made finished population member: summary, config and metrics (epoch records)."""
+  member = root / run / f'seed={seed}'
+  member.mkdir(parents=True)
+  (member / 'summary.json').write_text(json.dumps({'status': 'done', 'final_test_accuracy': final}))
+  (member / 'config.json').write_text(json.dumps(config))
+  (member / 'metrics.jsonl').write_text('\n'.join(map(json.dumps, lines)) + '\n')
+
+
+def _anchored(mode='sum', strength=10.0, weight_decay=5e-4, **extra):
+  """A config.json's sections that q2-q5's collectors read: anchors every 2 of 8 epochs."""
+  repulsion = {'anchor_epochs': [], 'anchor_every': 2, 'capacity': 4, 'mode': mode}
+  repulsion |= {'strength': strength, 'snapshot_epochs': [], 'snapshot_every': 2}
+  optim = {'weight_decay': weight_decay, 'schedule': extra.pop('schedule', {'name': 'triangle'})}
+  return {'repulsion': repulsion, 'optim': optim, 'train': {'num_epochs': 8}, **extra}
+
+
+def _distances(by_slot: dict) -> list[dict]:
+  """Epoch records of anchor/<slot>/distance from {slot: {epoch: distance}}."""
+  epochs = sorted({e for d in by_slot.values() for e in d})
+  return [
+    {'step': 48 * e, 'epoch': e}
+    | {f'anchor/{i}/distance': d[e] for i, d in by_slot.items() if e in d}
+    | {'anchor/init_distance': float(e)}
+    for e in epochs
+  ]
+
+
+def test_q2_measures_how_a_new_anchor_changes_the_distance_to_the_older_ones(tmp_path):
+  """results/cifar/q2.py on hand-made members (anchors at epochs 2, 4, 6): the growth of the
+  distance to each older anchor before and after each newer one, by hand; pairings by seed."""
+  q2 = _load('results/cifar/q2.py')
+  linear = _distances({i: {e: float(e - a) for e in range(a, 9)} for i, a in enumerate((2, 4, 6))})
+  shrinking = _distances(
+    {
+      0: {2: 0.0, 3: 1.0, 4: 2.0, 5: 1.5, 6: 2.5, 7: 2.0, 8: 3.0},  # Falls after 4 and after 6.
+      1: {4: 0.0, 5: 1.0, 6: 2.0, 7: 2.5, 8: 3.0},  # Slows after 6.
+      2: {6: 0.0, 7: 1.0, 8: 2.0},
+    }
+  )
+  runs = tmp_path / 'runs'
+  _member(runs / 'q2', 'sum_l2', 0, _anchored(), shrinking, final=0.70)
+  _member(runs / 'q2', 'sum_l2', 1, _anchored(), linear, final=0.72)
+  _member(runs / 'q2', 'sum_nol2', 0, _anchored(weight_decay=0.0), linear, final=0.71)
+  (runs / 'q2' / 'sum_nol2' / 'seed=1').mkdir()  # Still running: no summary.
+  for seed in (0, 1):
+    _member(runs / 'q5', 'snapshots_s0', seed, _anchored(strength=0.0), linear, final=0.75)
+  out = tmp_path / 'out'
+  q2.q1.collect(str(runs / 'q2'), str(out), q2.RUNS)
+  q2.q1.collect(str(runs / 'q5'), str(out), (q2.CONTROL,))
+  summary = q2.render(str(out))
+  rows = {(r['run'], r['seed']): r for r in summary['rows']}
+  assert list(rows) == [('sum_l2', 0), ('sum_l2', 1), ('sum_nol2', 0), ('snapshots_s0', 0),
+                        ('snapshots_s0', 1)]  # fmt: skip
+  first = rows['sum_l2', 0]
+  assert first['anchor_epochs'] == '2 4 6' and first['pairs'] == 3 and first['shrunk'] == 2
+  assert first['mean_before'] == pytest.approx(1.0)
+  assert first['mean_after'] == pytest.approx((-0.5 - 0.5 + 0.5) / 3)
+  assert first['mean_change'] == pytest.approx((-1.5 - 1.5 - 0.5) / 3)
+  assert rows['snapshots_s0', 0]['mean_change'] == 0.0 and rows['snapshots_s0', 0]['shrunk'] == 0
+  pairs = [(p['old_epoch'], p['new_epoch']) for p in summary['pairs'] if p['run'] == 'sum_l2']
+  assert pairs == [(2, 4), (2, 6), (4, 6)] * 2
+  versus = summary['by_run']['sum_l2']['minus_snapshots_s0']
+  assert versus['mean_change']['per_seed_difference'] == {0: pytest.approx(-3.5 / 3), 1: 0.0}
+  assert versus['final_test_accuracy']['per_seed_points'] == {
+    0: pytest.approx(-5.0),
+    1: pytest.approx(-3.0),
+  }
+  nol2 = summary['by_run']['sum_nol2']['minus_sum_l2']['mean_change']
+  assert nol2['per_seed_difference'] == {0: pytest.approx(3.5 / 3)} and nol2['difference']['n'] == 1
+  assert (out / 'q2.png').exists() and (out / 'q2_pairs.csv').exists()
+
+
+def test_q3_correlates_the_distances_growth_with_the_learning_rate(tmp_path):
+  """results/cifar/q3.py on hand-made members (48 steps an epoch, anchors at 2, 4, 6): without
+  repulsion the distances grow by the epoch's mean LR (correlation 1), with it by 2 - LR (-1);
+  the means, the latest anchor and the pairing by seed, by hand."""
+  q3 = _load('results/cifar/q3.py')
+  lr = {1: 1.0, 2: 1.0, 3: 0.5, 4: 0.5, 5: 0.2, 6: 0.2, 7: 0.1, 8: 0.1}
+
+  def lines(growth):
+    out = []
+    for e in range(9):
+      distances = {f'anchor/{i}/distance': sum(growth(lr[t]) for t in range(a + 1, e + 1))
+                   for i, a in enumerate((2, 4, 6)) if a <= e}  # fmt: skip
+      out.append({'step': 48 * e, 'epoch': e, 'anchor/init_distance': sum(
+        growth(lr[t]) for t in range(1, e + 1)), **distances})  # fmt: skip
+      out += (
+        [  # The epoch's LR records average to lr[e] (the next epoch's would not).
+          {'step': 48 * (e - 1) + 16 * k, 'optim/learning_rate': lr[e] * k / 2} for k in (1, 2, 3)
+        ]
+        if e
+        else []
+      )
+    return out
+
+  runs = tmp_path / 'runs'
+  step = {'name': 'step'}
+  for seed in (0, 1):
+    config = _anchored(strength=0.0, schedule=step)
+    _member(runs, 'step_norep', seed, config, lines(lambda x: x), final=0.80)
+    config = _anchored(strength=10.0, schedule=step)
+    _member(runs, 'step_rep', seed, config, lines(lambda x: 2 - x), final=0.79 + seed / 100)
+  out = tmp_path / 'out'
+  q3.q1.collect(str(runs), str(out), q3.RUNS)
+  summary = q3.render(str(out))
+  rows = {(r['run'], r['seed']): r for r in summary['rows']}
+  assert list(rows) == [('step_norep', 0), ('step_norep', 1), ('step_rep', 0), ('step_rep', 1)]
+  norep, rep = rows['step_norep', 0], rows['step_rep', 0]
+  assert norep['lr_vs_init_growth'] == pytest.approx(1.0)
+  assert norep['lr_vs_anchor_growth'] == pytest.approx(1.0)
+  assert rep['lr_vs_init_growth'] == pytest.approx(-1.0)
+  assert rep['lr_vs_anchor_growth'] == pytest.approx(-1.0)
+  assert norep['mean_init_growth'] == pytest.approx(3.6 / 8)
+  assert norep['mean_anchor_growth'] == pytest.approx(1.6 / 6)  # Epochs 3-8.
+  assert norep['init_distance_end'] == pytest.approx(3.6) and norep['schedule'] == 'step'
+  epochs = list(csv.DictReader(open(out / 'q3_epochs.csv')))
+  latest = {
+    int(e['epoch']): e['anchor'] for e in epochs if (e['run'], e['seed']) == ('step_rep', '0')
+  }
+  assert latest == {1: '', 2: '', 3: '2', 4: '2', 5: '4', 6: '4', 7: '6', 8: '6'}
+  versus = summary['by_run']['step_rep']['minus_step_norep']
+  assert versus['lr_vs_init_growth']['difference']['mean'] == pytest.approx(-2.0)
+  assert versus['mean_init_growth']['difference']['mean'] == pytest.approx(2 - 2 * 3.6 / 8)
+  assert versus['final_test_accuracy']['per_seed_points'] == {
+    0: pytest.approx(-1.0),
+    1: pytest.approx(0.0, abs=1e-9),
+  }
+  assert (out / 'q3.png').exists()
 
 
 def test_the_fast_ablation_pairs_each_arm_with_the_baseline_by_seed(tmp_path, monkeypatch):

@@ -143,26 +143,33 @@ NUMBERS = (  # The rows' measurements that by_run spreads over seeds.
 COMPARED = ('final_test_accuracy', 'accuracy_next_epoch', 'distance_end')  # Paired with strength 0.
 
 
-def by_run(rows: list[dict]) -> dict:
-  """Per run: seeds, mean ± std of each number, and the paired differences from the baseline."""
+def by_run(
+  rows: list[dict],
+  numbers: tuple[str, ...] = NUMBERS,
+  baselines=lambda run: () if run == BASELINE else (BASELINE,),
+  compared: tuple[str, ...] = COMPARED,
+  labels: tuple[str, ...] = ('strength', 'width'),
+) -> dict:
+  """Per run: its seeds, `labels` (its first row's), mean ± std of each of `numbers`, and for each
+  of `baselines(run)`, the differences in `compared` from it paired by seed (accuracies in
+  points). q2-q5 spread theirs with it."""
   out = {}
   for run in dict.fromkeys(r['run'] for r in rows):
     mine = [r for r in rows if r['run'] == run]
     out[run] = {
       'seeds': [r['seed'] for r in mine],
-      'strength': mine[0]['strength'],
-      'width': mine[0]['width'],
-      **{k: spread(r[k] for r in mine) for k in NUMBERS},
+      **{k: mine[0][k] for k in labels},
+      **{k: spread(r[k] for r in mine) for k in numbers},
     }
-    if run != BASELINE:
-      base = {r['seed']: r for r in rows if r['run'] == BASELINE}
-      out[run]['minus_strength0'] = {
+    for other in baselines(run):
+      base = {r['seed']: r for r in rows if r['run'] == other}
+      out[run][f'minus_{other}'] = {
         k: paired(
           {r['seed']: r[k] for r in mine if r[k] is not None},
           {s: b[k] for s, b in base.items() if b[k] is not None},
           unit='points' if 'accuracy' in k else '',
         )
-        for k in COMPARED
+        for k in compared
       }
   return out
 
