@@ -6,6 +6,7 @@ import csv
 import importlib.util
 import json
 import pathlib
+import statistics
 import subprocess
 import sys
 
@@ -282,6 +283,50 @@ def test_q3_correlates_the_distances_growth_with_the_learning_rate(tmp_path):
     1: pytest.approx(0.0, abs=1e-9),
   }
   assert (out / 'q3.png').exists()
+
+
+def test_q4_reads_each_restart_cycles_best_accuracy_and_its_drift(tmp_path):
+  """results/cifar/q4.py on hand-made members (restarts every 2 of 8 epochs: cycles 1-2, 3-4,
+  5-6, 7-8): each cycle's best, their std and drift, a diverged member, rep minus norep by seed,
+  by hand."""
+  q4 = _load('results/cifar/q4.py')
+  schedule = {'name': 'cosine_restarts', 't0_epochs': 2, 't_mult': 1}
+  assert q4.cycles(schedule | {'t_mult': 2}, 8) == [(1, 2), (3, 6), (7, 8)]  # Cut by the end.
+
+  def member(run, seed, strength, accuracy, status='done'):
+    config = _anchored(strength=strength, schedule=schedule)
+    config['optim']['learning_rate'] = 15.0
+    lines = [{'step': 48 * e, 'epoch': e, 'test/accuracy': a} for e, a in accuracy.items()]
+    _member(tmp_path / 'runs', run, seed, config, lines, final=accuracy[max(accuracy)])
+    if status != 'done':
+      path = tmp_path / 'runs' / run / f'seed={seed}' / 'summary.json'
+      path.write_text(json.dumps({'status': status, 'final_test_accuracy': None}))
+
+  drifting = dict(zip(range(1, 9), (0.5, 0.6, 0.55, 0.5, 0.45, 0.4, 0.35, 0.3), strict=True))
+  steady = dict(zip(range(1, 9), (0.5, 0.6, 0.55, 0.6, 0.5, 0.6, 0.58, 0.6), strict=True))
+  member('lr10x_norep', 0, 0.0, drifting)
+  member('lr10x_norep', 1, 0.0, {1: 0.3, 2: 0.1, 3: float('nan')}, status='diverged')
+  member('lr10x_rep', 0, 10.0, steady)
+  member('lr10x_rep', 1, 10.0, steady)
+  out = tmp_path / 'out'
+  q4.q1.collect(str(tmp_path / 'runs'), str(out), q4.RUNS)
+  summary = q4.render(str(out))
+  rows = {(r['run'], r['seed']): r for r in summary['rows']}
+  norep = rows['lr10x_norep', 0]
+  assert [norep[f'cycle{i}_best'] for i in (1, 2, 3, 4)] == [0.6, 0.55, 0.45, 0.35]
+  assert norep['cycle_best_drift'] == pytest.approx(-0.25) and norep['cycles'] == '1-2 3-4 5-6 7-8'
+  assert norep['cycle_best_std'] == pytest.approx(statistics.stdev([0.6, 0.55, 0.45, 0.35]))
+  diverged = rows['lr10x_norep', 1]
+  assert diverged['status'] == 'diverged' and diverged['cycle2_best'] is None
+  assert diverged['cycle_best_std'] is None and diverged['best_accuracy'] == 0.3
+  assert (
+    rows['lr10x_rep', 0]['cycle_best_std'] == 0.0
+    and rows['lr10x_rep', 0]['cycle_best_drift'] == 0.0
+  )
+  versus = summary['by_run']['lr10x_rep']['minus_lr10x_norep']
+  assert versus['cycle_best_drift']['per_seed_difference'] == {0: pytest.approx(0.25)}
+  assert versus['best_accuracy']['per_seed_points'] == {0: 0.0, 1: pytest.approx(30.0)}
+  assert (out / 'q4.png').exists() and (out / 'q4.csv').exists()
 
 
 def test_the_fast_ablation_pairs_each_arm_with_the_baseline_by_seed(tmp_path, monkeypatch):

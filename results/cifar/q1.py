@@ -36,7 +36,7 @@ from q7 import paired  # noqa: E402  (one owner of the by-seed differences)
 RUNS = ('strength0', 'strength1', 'strength10', 'strength100', 'width1', 'width100')
 BASELINE = 'strength0'  # The virtual anchor: the same run's drift with no force.
 MEMBER = re.compile(r'seed=(\d+)$')
-COPY = re.compile(r'(\w+)_seed(\d+)$')  # A copy's name in --out: <run>_seed<N>.
+COPY = re.compile(r'([\w.]+)_seed(\d+)$')  # A copy's name in --out: <run>_seed<N>.
 FILES = ('summary.json', 'metrics.jsonl', 'config.json')
 SUFFIXES = ('.summary.json', '.jsonl', '.config.json')  # Their copies' suffixes, in that order.
 
