@@ -329,6 +329,60 @@ def test_q4_reads_each_restart_cycles_best_accuracy_and_its_drift(tmp_path):
   assert (out / 'q4.png').exists() and (out / 'q4.csv').exists()
 
 
+def test_q5_reads_each_members_ensemble_and_pairs_strengths_by_seed(tmp_path):
+  """results/cifar/q5.py on hand-made members with the ensemble task's files: accuracy as members
+  are added, whether each raised it, the mean pairwise numbers over distinct members, q2's run
+  read as strength 10, one run whose ensemble task has not run yet; by hand."""
+  q5 = _load('results/cifar/q5.py')
+  runs = tmp_path / 'runs'
+
+  def member(folder, run, seed, strength, members=None, pairs=(0.8, 0.7, 0.9)):
+    _member(runs / folder, run, seed, _anchored(strength=strength), [{'step': 0, 'epoch': 0}])
+    if members is None:
+      return
+    accuracy, cumulative = members
+    ensemble = runs / folder / run / f'seed={seed}' / 'ensemble'
+    ensemble.mkdir()
+    names = ['epoch 2', 'epoch 4', 'final']
+    (ensemble / 'summary.json').write_text(json.dumps({
+      'members': names, 'member_accuracy': accuracy, 'cumulative_accuracy': cumulative,
+      'ensemble_accuracy': cumulative[-1]}))  # fmt: skip
+    off = {('epoch 2', 'epoch 4'): 0, ('epoch 2', 'final'): 1, ('epoch 4', 'final'): 2}
+    lines = ['a,b,agreement,shared_error_disagreement,error_correlation,param_distance']
+    for a in names:
+      for b in names:
+        k = off.get((a, b), off.get((b, a)))
+        values = (1.0, 0.0, 1.0, 0.0) if k is None else (pairs[k], 0.5, pairs[k] - 0.3, k + 1.0)
+        lines.append(','.join([a, b, *map(str, values)]))
+    (ensemble / 'pairs.csv').write_text('\n'.join(lines) + '\n')
+
+  for seed in (0, 1):
+    member('q5', 'snapshots_s0', seed, 0.0, ([0.80, 0.79, 0.81], [0.80, 0.82, 0.83]))
+    member('q2', 'sum_l2', seed, 10.0, ([0.78, 0.77, 0.79], [0.78, 0.81, 0.80]))
+  member('q5', 'restart_snapshots', 0, 0.0)  # Trained; its ensemble task not run yet.
+  out = tmp_path / 'out'
+  q5.collect(str(runs), str(out))
+  summary = q5.render(str(out))
+  rows = {(r['run'], r['seed']): r for r in summary['rows']}
+  assert list(rows) == [('snapshots_s0', 0), ('snapshots_s0', 1), ('snapshots_s10', 0),
+                        ('snapshots_s10', 1), ('restart_snapshots', 0)]  # fmt: skip
+  base, repulsed = rows['snapshots_s0', 0], rows['snapshots_s10', 0]
+  assert base['gain'] == pytest.approx(0.02) and base['rises_every_member'] is True
+  assert repulsed['strength'] == 10.0 and repulsed['rises_every_member'] is False
+  assert repulsed['last_member_gain'] == pytest.approx(-0.01)
+  assert base['mean_agreement'] == pytest.approx(0.8)
+  assert base['mean_error_correlation'] == pytest.approx(0.5)
+  assert base['mean_param_distance'] == pytest.approx(2.0) and base['members'] == 'e2 e4 final'
+  assert rows['restart_snapshots', 0]['ensemble_accuracy'] is None
+  versus = summary['by_run']['snapshots_s10']['minus_snapshots_s0']
+  assert versus['ensemble_accuracy']['per_seed_points'] == {
+    0: pytest.approx(-3.0),
+    1: pytest.approx(-3.0),
+  }
+  assert summary['by_run']['snapshots_s10']['rises_every_member'] == [False, False]
+  assert (out / 'q5.png').exists() and not (out / 'q2').exists()
+
+
 def test_the_fast_ablation_pairs_each_arm_with_the_baseline_by_seed(tmp_path, monkeypatch):
   """results/fast/ablation.py on hand-made run.py outputs: differences by seed, by hand."""
   ablation = _load('results/fast/ablation.py')

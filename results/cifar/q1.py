@@ -41,9 +41,10 @@ FILES = ('summary.json', 'metrics.jsonl', 'config.json')
 SUFFIXES = ('.summary.json', '.jsonl', '.config.json')  # Their copies' suffixes, in that order.
 
 
-def collect(runs: str, out: str, names: tuple[str, ...] = RUNS) -> None:
+def collect(runs: str, out: str, names: tuple[str, ...] = RUNS, extra: dict | None = None) -> None:
   """Copy each finished member's summary, metrics and config (one without a summary is skipped)
-  of the runs `names` under `runs` (q2-q5 collect theirs with it)."""
+  of the runs `names` under `runs`, and the files of `extra` ({path in the member: suffix})
+  that it has (q2-q5 collect theirs with it)."""
   os.makedirs(out, exist_ok=True)
   for run in names:
     for member in sorted(glob.glob(os.path.join(runs, run, 'seed=*'))):
@@ -53,6 +54,9 @@ def collect(runs: str, out: str, names: tuple[str, ...] = RUNS) -> None:
       stem = os.path.join(out, f'{run}_seed{match.group(1)}')
       for name, suffix in zip(FILES, SUFFIXES, strict=True):
         shutil.copyfile(os.path.join(member, name), stem + suffix)
+      for name, suffix in (extra or {}).items():
+        if os.path.exists(os.path.join(member, name)):
+          shutil.copyfile(os.path.join(member, name), stem + suffix)
 
 
 def read_member(stem: str) -> tuple[dict, dict, list[dict]]:
