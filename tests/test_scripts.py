@@ -202,8 +202,7 @@ def test_q2_measures_how_a_new_anchor_changes_the_distance_to_the_older_ones(tmp
   for seed in (0, 1):
     _member(runs / 'q5', 'snapshots_s0', seed, _anchored(strength=0.0), linear, final=0.75)
   out = tmp_path / 'out'
-  q2.q1.collect(str(runs / 'q2'), str(out), q2.RUNS)
-  q2.q1.collect(str(runs / 'q5'), str(out), (q2.CONTROL,))
+  q2.collect(str(runs), str(out))
   summary = q2.render(str(out))
   rows = {(r['run'], r['seed']): r for r in summary['rows']}
   assert list(rows) == [('sum_l2', 0), ('sum_l2', 1), ('sum_nol2', 0), ('snapshots_s0', 0),

@@ -212,17 +212,19 @@ def render(out: str) -> dict:
   return summary
 
 
-def main():
+def cli(question: str, collect_into, render_from, runs: str) -> None:
+  """q1-q5's command line: --runs (default runs/cifar/jpeg75_cpu/<runs>), --out (default
+  results/cifar/<question>), --render (only re-render from --out); prints each run's spread."""
   parser = argparse.ArgumentParser()
-  parser.add_argument('--runs', default=os.path.join(ROOT, 'runs', 'cifar', 'jpeg75_cpu', 'q1'))
-  parser.add_argument('--out', default=os.path.join(HERE, 'q1'))
+  parser.add_argument('--runs', default=os.path.join(ROOT, 'runs', 'cifar', 'jpeg75_cpu', runs))
+  parser.add_argument('--out', default=os.path.join(HERE, question))
   parser.add_argument('--render', action='store_true', help='only re-render from --out')
   args = parser.parse_args()
   if not args.render:
-    collect(args.runs, args.out)
-  for name, s in render(args.out)['by_run'].items():
+    collect_into(args.runs, args.out)
+  for name, s in render_from(args.out)['by_run'].items():
     print(name, json.dumps(s))
 
 
 if __name__ == '__main__':
-  main()
+  cli('q1', collect, render, 'q1')

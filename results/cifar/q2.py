@@ -20,8 +20,6 @@ Run:  .venv/bin/python results/cifar/q2.py [--runs=runs/cifar/jpeg75_cpu] [--out
         ... q2.py --render   (q2.csv/json and the figure again from the copies in --out)
 """
 
-import argparse
-import json
 import math
 import os
 import statistics
@@ -141,18 +139,11 @@ def render(out: str) -> dict:
   return summary
 
 
-def main():
-  parser = argparse.ArgumentParser()
-  parser.add_argument('--runs', default=os.path.join(ROOT, 'runs', 'cifar', 'jpeg75_cpu'))
-  parser.add_argument('--out', default=os.path.join(HERE, 'q2'))
-  parser.add_argument('--render', action='store_true', help='only re-render from --out')
-  args = parser.parse_args()
-  if not args.render:
-    q1.collect(os.path.join(args.runs, 'q2'), args.out, RUNS)
-    q1.collect(os.path.join(args.runs, 'q5'), args.out, (CONTROL,))
-  for name, s in render(args.out)['by_run'].items():
-    print(name, json.dumps(s))
+def collect(runs: str, out: str) -> None:
+  """Copies q2's members and q5's control (q1.collect)."""
+  q1.collect(os.path.join(runs, 'q2'), out, RUNS)
+  q1.collect(os.path.join(runs, 'q5'), out, (CONTROL,))
 
 
 if __name__ == '__main__':
-  main()
+  q1.cli('q2', collect, render, '')

@@ -19,8 +19,6 @@ Run:  .venv/bin/python results/cifar/q3.py [--runs=runs/cifar/jpeg75_cpu/q3]
         ... q3.py --render   (q3.csv/json and the figure again from the copies in --out)
 """
 
-import argparse
-import json
 import math
 import os
 import statistics
@@ -142,17 +140,5 @@ def render(out: str) -> dict:
   return summary
 
 
-def main():
-  parser = argparse.ArgumentParser()
-  parser.add_argument('--runs', default=os.path.join(ROOT, 'runs', 'cifar', 'jpeg75_cpu', 'q3'))
-  parser.add_argument('--out', default=os.path.join(HERE, 'q3'))
-  parser.add_argument('--render', action='store_true', help='only re-render from --out')
-  args = parser.parse_args()
-  if not args.render:
-    q1.collect(args.runs, args.out, RUNS)
-  for name, s in render(args.out)['by_run'].items():
-    print(name, json.dumps(s))
-
-
 if __name__ == '__main__':
-  main()
+  q1.cli('q3', lambda runs, out: q1.collect(runs, out, RUNS), render, 'q3')

@@ -18,8 +18,6 @@ Run:  .venv/bin/python results/cifar/q4.py [--runs=runs/cifar/jpeg75_cpu/q4]
         ... q4.py --render   (q4.csv/json and the figure again from the copies in --out)
 """
 
-import argparse
-import json
 import math
 import os
 import statistics
@@ -112,17 +110,5 @@ def render(out: str) -> dict:
   return summary
 
 
-def main():
-  parser = argparse.ArgumentParser()
-  parser.add_argument('--runs', default=os.path.join(ROOT, 'runs', 'cifar', 'jpeg75_cpu', 'q4'))
-  parser.add_argument('--out', default=os.path.join(HERE, 'q4'))
-  parser.add_argument('--render', action='store_true', help='only re-render from --out')
-  args = parser.parse_args()
-  if not args.render:
-    q1.collect(args.runs, args.out, RUNS)
-  for name, s in render(args.out)['by_run'].items():
-    print(name, json.dumps(s))
-
-
 if __name__ == '__main__':
-  main()
+  q1.cli('q4', lambda runs, out: q1.collect(runs, out, RUNS), render, 'q4')

@@ -20,7 +20,6 @@ Run:  .venv/bin/python results/cifar/q5.py [--runs=runs/cifar/jpeg75_cpu] [--out
         ... q5.py --render   (q5.csv/json and the figure again from the copies in --out)
 """
 
-import argparse
 import csv
 import json
 import os
@@ -136,17 +135,5 @@ def render(out: str) -> dict:
   return summary
 
 
-def main():
-  parser = argparse.ArgumentParser()
-  parser.add_argument('--runs', default=os.path.join(ROOT, 'runs', 'cifar', 'jpeg75_cpu'))
-  parser.add_argument('--out', default=os.path.join(HERE, 'q5'))
-  parser.add_argument('--render', action='store_true', help='only re-render from --out')
-  args = parser.parse_args()
-  if not args.render:
-    collect(args.runs, args.out)
-  for name, s in render(args.out)['by_run'].items():
-    print(name, json.dumps(s))
-
-
 if __name__ == '__main__':
-  main()
+  q1.cli('q5', collect, render, '')
