@@ -11,6 +11,7 @@ from configs import default
 from jaxland import tasks
 from jaxland.distance import ensemble
 from jaxland.output import metrics
+from jaxland.rundir import checkpoints
 from tests import helpers
 
 RNG = np.random.default_rng(3)
@@ -154,3 +155,24 @@ def test_ensemble_task_on_a_population_member(tmp_path):
     final = json.load(open(tmp_path / f'seed={seed}' / 'summary.json'))['final_test_accuracy']
     np.testing.assert_allclose(results[seed]['member_accuracy'][-1], final)
   assert results[0]['member_accuracy'] != results[1]['member_accuracy']  # Each read its own.
+
+
+def test_logging_the_ensemble_each_epoch_leaves_training_bit_identical(tmp_path):
+  """repulsion.log_ensemble only evaluates (results/cifar/questions.py turns it off for q2-q5 while
+  q1's runs keep it): the run without it has the same params and the same logged accuracies."""
+  overrides = {'optim.learning_rate': 0.05, 'train.num_epochs': 3}
+  overrides |= {'train.checkpoint_every_epochs': 3, 'repulsion.snapshot_every': 1}
+  overrides |= {'repulsion.enabled': True, 'repulsion.anchor_every': 1, 'repulsion.strength': 1.0}
+  runs = {}
+  for log in (True, False):
+    workdir = str(tmp_path / str(log))
+    tasks.run(helpers.digits_config(overrides | {'repulsion.log_ensemble': log}), workdir)
+    records = metrics.read_jsonl(workdir)
+    runs[log] = (
+      helpers.flat(checkpoints.load_params(workdir)[0]),
+      [(r['step'], r['test/accuracy']) for r in records if 'test/accuracy' in r],
+      [r for r in records if 'ensemble/accuracy' in r],
+    )
+  np.testing.assert_array_equal(runs[True][0], runs[False][0])
+  assert runs[True][1] == runs[False][1] and len(runs[True][1]) == 3
+  assert len(runs[True][2]) == 2 and runs[False][2] == []  # After the snapshots of epochs 1, 2.

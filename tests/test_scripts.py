@@ -64,6 +64,8 @@ def test_every_cifar_question_is_a_valid_run(variant):
           assert config.data.train_subset == 0 and 'jpeg75' in str(config.data), (qid, name)
         if qid in ('q1', 'q2', 'q3', 'q4', 'q5'):  # Accuracy after each anchor / restart.
           assert config.train.eval_every_epochs == 1, (qid, name)
+        if qid in ('q2', 'q3', 'q4', 'q5') and 'repulsion' in config:  # Read by q5's task.
+          assert not config.repulsion.log_ensemble, (qid, name)
       if '@same_as' in run:  # Read from another question's run: the same config.
         other_q, other = run['@same_as']
         same = questions.config_of(variant, chosen[other_q][1][other])

@@ -59,8 +59,12 @@ def questions(variant: str, lr_max: float = 0.0) -> dict:
     'optim.schedule.name': 'cosine_restarts',
     'optim.schedule.t0_epochs': third,
   }
+  # q2-q5 do not read the ensemble logged each epoch (a second TTA pass over the test set per
+  # member, about a fifth of a population's time): q5's ensemble task measures it once, after
+  # training. q1 keeps it, as its first populations ran (logging only: the same trajectory).
+  no_ensemble_log = {'repulsion.log_ensemble': False}
   every = each_epoch | {'repulsion.enabled': True, 'repulsion.anchor_every': quarter}
-  every |= {'repulsion.snapshot_every': quarter}
+  every |= {'repulsion.snapshot_every': quarter} | no_ensemble_log
   step = each_epoch | {'optim.schedule.name': 'step', 'optim.schedule.decay_every_epochs': third}
   # q3 and q4's runs without repulsion keep the same anchors at strength 0 (virtual: no force,
   # the same trajectory), so that their distance to each anchor is logged beside the repulsed.
@@ -116,7 +120,8 @@ def questions(variant: str, lr_max: float = 0.0) -> dict:
         'snapshots_s10': every | {'repulsion.strength': 10.0, '@same_as': ('q2', 'sum_l2')},
         'restart_snapshots': restarts
         | {'repulsion.enabled': True, 'repulsion.strength': 0.0}
-        | {'repulsion.snapshot_every': third},
+        | {'repulsion.snapshot_every': third}
+        | no_ensemble_log,
       },
     ),
     'q6': (
