@@ -41,17 +41,23 @@ FILES = ('summary.json', 'metrics.jsonl', 'config.json')
 SUFFIXES = ('.summary.json', '.jsonl', '.config.json')  # Their copies' suffixes, in that order.
 
 
-def collect(runs: str, out: str, names: tuple[str, ...] = RUNS, extra: dict | None = None) -> None:
+def collect(
+  runs: str,
+  out: str,
+  names: tuple[str, ...] = RUNS,
+  extra: dict | None = None,
+  copy_as: dict | None = None,
+) -> None:
   """Copy each finished member's summary, metrics and config (one without a summary is skipped)
   of the runs `names` under `runs`, and the files of `extra` ({path in the member: suffix})
-  that it has (q2-q5 collect theirs with it)."""
+  that it has, as <copy_as[run] or run>_seed<N> (q2-q5 collect theirs with it)."""
   os.makedirs(out, exist_ok=True)
   for run in names:
     for member in sorted(glob.glob(os.path.join(runs, run, 'seed=*'))):
       match = MEMBER.search(member)
       if not match or not os.path.exists(os.path.join(member, 'summary.json')):
         continue
-      stem = os.path.join(out, f'{run}_seed{match.group(1)}')
+      stem = os.path.join(out, f'{(copy_as or {}).get(run, run)}_seed{match.group(1)}')
       for name, suffix in zip(FILES, SUFFIXES, strict=True):
         shutil.copyfile(os.path.join(member, name), stem + suffix)
       for name, suffix in (extra or {}).items():
@@ -178,6 +184,20 @@ def by_run(
   return out
 
 
+def member_style(row: dict, colors: dict, first_seed: int) -> tuple[dict, str | None]:
+  """(line style, legend label) of one member's curve in q1-q5's figures: its run's colour, a
+  dash per seed, the run's name on its first seed only."""
+  style = dict(color=colors[row['run']], linestyle=('-', '--', ':')[row['seed'] % 3], lw=1)
+  return style, row['run'] if row['seed'] == first_seed else None
+
+
+def plot_epochs(ax, epochs: dict[int, dict], key: str, **style) -> None:
+  """One member's finite values of `key` against epoch (by_epoch's dict), if it logged any."""
+  points = sorted((e, x[key]) for e, x in epochs.items() if key in x and math.isfinite(x[key]))
+  if points:
+    ax.plot(*zip(*points, strict=True), marker='o', ms=3, **style)
+
+
 def render(out: str) -> dict:
   """q1.csv, q1.json and q1.png from the copies in `out`; returns q1.json's dict."""
   from jaxland.output import plots, tables
@@ -196,12 +216,9 @@ def render(out: str) -> dict:
   )
   for r in rows:
     epochs = by_epoch(members[f'{r["run"]}_seed{r["seed"]}'][2])
-    style = dict(color=colors[r['run']], linestyle=('-', '--', ':')[r['seed'] % 3], lw=1)
-    label = r['run'] if r['seed'] == rows[0]['seed'] else None
+    style, label = member_style(r, colors, rows[0]['seed'])
     for ax, key in zip(axes[0], ('test/accuracy', 'anchor/0/distance'), strict=True):
-      points = sorted((e, x[key]) for e, x in epochs.items() if key in x and math.isfinite(x[key]))
-      if points:
-        ax.plot(*zip(*points, strict=True), marker='o', ms=3, label=label, **style)
+      plot_epochs(ax, epochs, key, label=label, **style)
   anchor = rows[0]['anchor_epoch']
   for ax in axes[0]:
     ax.axvline(anchor, color='k', lw=0.5, ls=':')

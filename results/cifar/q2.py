@@ -20,7 +20,6 @@ Run:  .venv/bin/python results/cifar/q2.py [--runs=runs/cifar/jpeg75_cpu] [--out
         ... q2.py --render   (q2.csv/json and the figure again from the copies in --out)
 """
 
-import math
 import os
 import statistics
 import sys
@@ -58,9 +57,8 @@ def anchor_epochs(config: dict) -> tuple[int, ...]:
   return epochs
 
 
-def pairs(config: dict, epochs: dict[int, dict]) -> list[dict]:
+def pairs(anchors: tuple[int, ...], epochs: dict[int, dict]) -> list[dict]:
   """Every (older i, newer j) anchor pair: the distance to i's growth before and after j is set."""
-  anchors = anchor_epochs(config)
   distance = lambda i, e: epochs.get(e, {}).get(f'anchor/{i}/distance')
   out = []
   for i, a_i in enumerate(anchors):
@@ -77,27 +75,34 @@ def pairs(config: dict, epochs: dict[int, dict]) -> list[dict]:
 def row(name: str, summary: dict, config: dict, records: list[dict]) -> tuple[dict, list[dict]]:
   """One member's row of q2.csv and its rows of q2_pairs.csv (module docstring)."""
   run, seed = q1.COPY.match(name).groups()
-  epochs = q1.by_epoch(records)
-  mine = pairs(config, epochs)
+  epochs, anchors = q1.by_epoch(records), anchor_epochs(config)
+  mine = pairs(anchors, epochs)
   mean = lambda k: statistics.mean(p[k] for p in mine) if mine else None
+  shrunk = sum(p['after'] < 0 for p in mine)
   member = {
     'run': run,
     'seed': int(seed),
     'mode': config['repulsion']['mode'],
     'strength': config['repulsion']['strength'],
     'weight_decay': config['optim']['weight_decay'],
-    'anchor_epochs': ' '.join(map(str, anchor_epochs(config))),
+    'anchor_epochs': ' '.join(map(str, anchors)),
     'status': summary['status'],
     'pairs': len(mine),
     'mean_before': mean('before'),
     'mean_after': mean('after'),
     'mean_change': mean('change'),
-    'shrunk': sum(p['after'] < 0 for p in mine),
-    'shrunk_share': sum(p['after'] < 0 for p in mine) / len(mine) if mine else None,
+    'shrunk': shrunk,
+    'shrunk_share': shrunk / len(mine) if mine else None,
     'final_test_accuracy': summary.get('final_test_accuracy'),
     'init_distance_end': epochs[max(epochs)].get('anchor/init_distance'),
   }
   return member, [{'run': run, 'seed': int(seed), **p} for p in mine]
+
+
+def collect(runs: str, out: str) -> None:
+  """Copies q2's members and q5's control (q1.collect)."""
+  q1.collect(os.path.join(runs, 'q2'), out, RUNS)
+  q1.collect(os.path.join(runs, 'q5'), out, (CONTROL,))
 
 
 def render(out: str) -> dict:
@@ -122,13 +127,9 @@ def render(out: str) -> dict:
   colors = dict(zip(order, ('tab:blue', 'tab:orange', 'tab:green', 'tab:red', 'k'), strict=True))
   for r in rows:
     epochs = q1.by_epoch(members[f'{r["run"]}_seed{r["seed"]}'][2])
-    style = dict(color=colors[r['run']], linestyle=('-', '--', ':')[r['seed'] % 3], lw=1)
-    label = r['run'] if r['seed'] == rows[0]['seed'] else None
+    style, label = q1.member_style(r, colors, rows[0]['seed'])
     for slot, ax in enumerate(axes[0]):
-      key = f'anchor/{slot}/distance'
-      points = sorted((e, x[key]) for e, x in epochs.items() if key in x and math.isfinite(x[key]))
-      if points:
-        ax.plot(*zip(*points, strict=True), marker='o', ms=3, label=label, **style)
+      q1.plot_epochs(ax, epochs, f'anchor/{slot}/distance', label=label, **style)
   anchors = [int(a) for a in rows[0]['anchor_epochs'].split()]
   for slot, ax in enumerate(axes[0]):
     for a in anchors:
@@ -137,12 +138,6 @@ def render(out: str) -> dict:
   axes[0, 0].legend(fontsize=7)
   plots.save(fig, os.path.join(out, 'q2.png'))
   return summary
-
-
-def collect(runs: str, out: str) -> None:
-  """Copies q2's members and q5's control (q1.collect)."""
-  q1.collect(os.path.join(runs, 'q2'), out, RUNS)
-  q1.collect(os.path.join(runs, 'q5'), out, (CONTROL,))
 
 
 if __name__ == '__main__':

@@ -50,9 +50,9 @@ def mean_lr(records: list[dict], epoch: int, steps_per_epoch: int) -> float | No
   return statistics.mean(lrs) if lrs else None
 
 
-def per_epoch(config: dict, records: list[dict]) -> list[dict]:
-  """Epochs 1..last: mean LR, growth of the init distance and of the latest anchor's distance."""
-  epochs = q1.by_epoch(records)
+def per_epoch(config: dict, records: list[dict], epochs: dict[int, dict]) -> list[dict]:
+  """Epochs 1..last: mean LR, growth of the init distance and of the latest anchor's distance
+  (`epochs`: q1.by_epoch of `records`)."""
   anchors = anchor_epochs(config)
   spe = next(int(r['step']) // e for e, r in sorted(epochs.items()) if e > 0 and 'step' in r)
   out = []
@@ -89,7 +89,8 @@ def correlation(rows: list[dict], key: str) -> float | None:
 def row(name: str, summary: dict, config: dict, records: list[dict]) -> tuple[dict, list[dict]]:
   """One member's row of q3.csv and its rows of q3_epochs.csv (module docstring)."""
   run, seed = q1.COPY.match(name).groups()
-  epochs, logged = per_epoch(config, records), q1.by_epoch(records)
+  logged = q1.by_epoch(records)
+  epochs = per_epoch(config, records, logged)
   mean = lambda k: statistics.mean(x) if (x := [r[k] for r in epochs if r[k] is not None]) else None
   member = {
     'run': run,
@@ -125,8 +126,7 @@ def render(out: str) -> dict:
   colors = dict(zip(RUNS, ('tab:blue', 'tab:orange', 'tab:green', 'tab:red'), strict=True))
   for r in rows:
     mine = [e for e in epoch_rows if (e['run'], e['seed']) == (r['run'], r['seed'])]
-    style = dict(color=colors[r['run']], linestyle=('-', '--', ':')[r['seed'] % 3], lw=1)
-    label = r['run'] if r['seed'] == rows[0]['seed'] else None
+    style, label = q1.member_style(r, colors, rows[0]['seed'])
     for ax, key in zip(axes[0], ('learning_rate', 'init_growth', 'anchor_growth'), strict=True):
       points = [(e['epoch'], e[key]) for e in mine if e[key] is not None]
       if points:

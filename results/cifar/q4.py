@@ -93,15 +93,8 @@ def render(out: str) -> dict:
   colors = dict(zip(RUNS, ('tab:blue', 'tab:orange', 'tab:green', 'tab:red'), strict=True))
   for r in rows:
     epochs = q1.by_epoch(members[f'{r["run"]}_seed{r["seed"]}'][2])
-    points = sorted(
-      (e, x['test/accuracy'])
-      for e, x in epochs.items()
-      if math.isfinite(x.get('test/accuracy', math.nan))
-    )
-    style = dict(color=colors[r['run']], linestyle=('-', '--', ':')[r['seed'] % 3], lw=1)
-    if points:
-      label = r['run'] if r['seed'] == rows[0]['seed'] else None
-      axes[0, 0].plot(*zip(*points, strict=True), marker='o', ms=3, label=label, **style)
+    style, label = q1.member_style(r, colors, rows[0]['seed'])
+    q1.plot_epochs(axes[0, 0], epochs, 'test/accuracy', label=label, **style)
   for span in rows[0]['cycles'].split()[1:]:
     axes[0, 0].axvline(int(span.split('-')[0]) - 0.5, color='k', lw=0.5, ls=':')
   axes[0, 0].set(xlabel='epoch (dotted: a restart)', ylabel='test accuracy')

@@ -46,12 +46,8 @@ COMPARED = ('ensemble_accuracy', 'gain', 'mean_agreement', 'mean_error_correlati
 def collect(runs: str, out: str) -> None:
   """Copies every member (q1.collect) with its ensemble files, q2's under q5's run name."""
   q1.collect(os.path.join(runs, 'q5'), out, tuple(r for r in RUNS if r not in FROM_Q2), ENSEMBLE)
-  for mine, theirs in FROM_Q2.items():
-    q1.collect(os.path.join(runs, 'q2'), os.path.join(out, 'q2'), (theirs,), ENSEMBLE)
-    for name in os.listdir(os.path.join(out, 'q2')):
-      if name.startswith(f'{theirs}_seed'):
-        os.replace(os.path.join(out, 'q2', name), os.path.join(out, mine + name[len(theirs) :]))
-    os.rmdir(os.path.join(out, 'q2'))
+  as_q5 = {theirs: mine for mine, theirs in FROM_Q2.items()}
+  q1.collect(os.path.join(runs, 'q2'), out, tuple(as_q5), ENSEMBLE, copy_as=as_q5)
 
 
 def mean_pairs(path: str) -> dict:
@@ -114,8 +110,7 @@ def render(out: str) -> dict:
   for r in rows:
     if r.get('cumulative_accuracy') is None:
       continue
-    style = dict(color=colors[r['run']], linestyle=('-', '--', ':')[r['seed'] % 3], lw=1)
-    label = r['run'] if r['seed'] == rows[0]['seed'] else None
+    style, label = q1.member_style(r, colors, rows[0]['seed'])
     cumulative = [float(a) for a in r['cumulative_accuracy'].split()]
     axes[0, 0].plot(
       range(1, len(cumulative) + 1), cumulative, marker='o', ms=3, label=label, **style

@@ -171,7 +171,7 @@ def ensembles(variant: str, runs: dict) -> dict:
   after training (its snapshots and final model against the test set, in <member>/ensemble/)."""
   out = {}
   for name, run in runs.items():
-    member_of = run_dir(variant, *run.get('@same_as', ('q5', name)))
+    member_of = workdir_of(variant, 'q5', name, run)
     for seed in SEEDS:
       out[f'ensemble_{name}_seed{seed}'] = {
         **{k: v for k, v in run.items() if not k.startswith('@')},
@@ -258,9 +258,14 @@ def config_file(variant: str, run: dict) -> str:
   return run.get('@config') or f'configs/cifar_fast.py:{config_arg(variant, overrides_of(run))}'
 
 
+def workdir_of(variant: str, qid: str, name: str, run: dict) -> str:
+  """Where the run writes: its '@workdir', the folder of the run it is '@same_as', or its own."""
+  return run.get('@workdir') or run_dir(variant, *run.get('@same_as', (qid, name)))
+
+
 def command(variant: str, qid: str, name: str, run: dict) -> list[str]:
   flags = [f'--config.{k}={_flag(v)}' for k, v in overrides_of(run).items()]
-  workdir = run.get('@workdir') or run_dir(variant, *run.get('@same_as', (qid, name)))
+  workdir = workdir_of(variant, qid, name, run)
   module = run.get('@module', 'jaxland.main')
   tail = ['--vectorize'] if module == 'jaxland.sweep' else []
   config = f'--config={config_file(variant, run)}'
