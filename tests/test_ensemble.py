@@ -157,22 +157,36 @@ def test_ensemble_task_on_a_population_member(tmp_path):
   assert results[0]['member_accuracy'] != results[1]['member_accuracy']  # Each read its own.
 
 
-def test_logging_the_ensemble_each_epoch_leaves_training_bit_identical(tmp_path):
-  """repulsion.log_ensemble only evaluates (results/cifar/questions.py turns it off for q2-q5 while
-  q1's runs keep it): the run without it has the same params and the same logged accuracies."""
+def test_evaluating_less_often_leaves_a_population_bit_identical(tmp_path):
+  """What results/cifar/questions.py turns off only evaluates: the ensemble logged each epoch
+  (off for q2-q5; q1 keeps it) and the test set each epoch (q2, q3 and q5 evaluate once, at the
+  end). A population of two seeds, as those runs are, has the same params either way, the same
+  final accuracies, and the same anchor distances every epoch."""
   overrides = {'optim.learning_rate': 0.05, 'train.num_epochs': 3}
   overrides |= {'train.checkpoint_every_epochs': 3, 'repulsion.snapshot_every': 1}
   overrides |= {'repulsion.enabled': True, 'repulsion.anchor_every': 1, 'repulsion.strength': 1.0}
+  arms = {'logged': (True, 1), 'quiet': (False, 1), 'at_end': (False, 3)}
   runs = {}
-  for log in (True, False):
-    workdir = str(tmp_path / str(log))
-    tasks.run(helpers.digits_config(overrides | {'repulsion.log_ensemble': log}), workdir)
-    records = metrics.read_jsonl(workdir)
-    runs[log] = (
-      helpers.flat(checkpoints.load_params(workdir)[0]),
-      [(r['step'], r['test/accuracy']) for r in records if 'test/accuracy' in r],
-      [r for r in records if 'ensemble/accuracy' in r],
+  for arm, (log, every) in arms.items():
+    config = helpers.digits_config(
+      overrides | {'repulsion.log_ensemble': log, 'train.eval_every_epochs': every}
     )
-  np.testing.assert_array_equal(runs[True][0], runs[False][0])
-  assert runs[True][1] == runs[False][1] and len(runs[True][1]) == 3
-  assert len(runs[True][2]) == 2 and runs[False][2] == []  # After the snapshots of epochs 1, 2.
+    config.population.seed = (0, 1)
+    tasks.run(config, str(tmp_path / arm))
+    for seed in (0, 1):
+      member = str(tmp_path / arm / f'seed={seed}')
+      records = metrics.read_jsonl(member)
+      runs[arm, seed] = (
+        helpers.flat(checkpoints.load_params(member)[0]),
+        [(r['step'], r['test/accuracy']) for r in records if 'test/accuracy' in r],
+        [(r['step'], r['anchor/0/distance']) for r in records if 'anchor/0/distance' in r],
+        len([r for r in records if 'ensemble/accuracy' in r]),
+      )
+  for seed in (0, 1):
+    logged, quiet, at_end = (runs[arm, seed] for arm in arms)
+    for other in (quiet, at_end):
+      np.testing.assert_array_equal(logged[0], other[0])
+      assert logged[2] == other[2] and len(logged[2]) == 3  # Epochs 1, 2, 3 (anchor of epoch 1).
+    assert logged[1] == quiet[1] and len(logged[1]) == 3 and at_end[1] == logged[1][-1:]
+    assert (logged[3], quiet[3], at_end[3]) == (2, 0, 0)  # After the snapshots of epochs 1, 2.
+  assert not np.array_equal(runs['logged', 0][0], runs['logged', 1][0])  # The seeds differ.

@@ -62,8 +62,10 @@ def test_every_cifar_question_is_a_valid_run(variant):
         tasks.validate(config, num_devices=1)
         if config.task in ('train', 'lr_range'):  # The analyses read their run's data.
           assert config.data.train_subset == 0 and 'jpeg75' in str(config.data), (qid, name)
-        if qid in ('q1', 'q2', 'q3', 'q4', 'q5'):  # Accuracy after each anchor / restart.
+        if qid in ('q1', 'q4') and config.task == 'train':  # Accuracy after each anchor, cycle.
           assert config.train.eval_every_epochs == 1, (qid, name)
+        if qid in ('q2', 'q3', 'q5') and config.task == 'train':  # Distances, final accuracy.
+          assert config.train.eval_every_epochs == config.train.num_epochs, (qid, name)
         if qid in ('q2', 'q3', 'q4', 'q5') and 'repulsion' in config:  # Read by q5's task.
           assert not config.repulsion.log_ensemble, (qid, name)
       if '@same_as' in run:  # Read from another question's run: the same config.

@@ -50,22 +50,24 @@ def questions(variant: str, lr_max: float = 0.0) -> dict:
   base = cifar_fast.get_config(variant)
   epochs, lr = base.train.num_epochs, base.optim.learning_rate
   third, quarter = max(1, epochs // 3), max(1, epochs // 4)
-  # q1-q5 read accuracy after each anchor, restart and snapshot: a test evaluation every epoch
-  # (the `cpu` variant's own runs evaluate every 5 epochs).
+  # q1 and q4 read the test accuracy after each anchor and in each restart cycle: a test
+  # evaluation every epoch (the `cpu` variant's own runs evaluate every 5 epochs). q2, q3 and q5
+  # read distances (the anchor probe logs them every epoch, whatever the evaluations) and the
+  # final accuracy (q5: its ensemble task, after training): one evaluation, at the end, which
+  # saves a TTA pass over the test set per member and epoch (about a third of a population's
+  # time) and leaves the trajectory unchanged (tests/test_ensemble.py).
   each_epoch = {'train.eval_every_epochs': 1}
+  at_end = {'train.eval_every_epochs': epochs}
   anchored = each_epoch | {'repulsion.enabled': True, 'repulsion.anchor_epochs': (third,)}
   anchored |= {'repulsion.snapshot_epochs': (third,)}
-  restarts = each_epoch | {
-    'optim.schedule.name': 'cosine_restarts',
-    'optim.schedule.t0_epochs': third,
-  }
+  restarts = {'optim.schedule.name': 'cosine_restarts', 'optim.schedule.t0_epochs': third}
   # q2-q5 do not read the ensemble logged each epoch (a second TTA pass over the test set per
   # member, about a fifth of a population's time): q5's ensemble task measures it once, after
   # training. q1 keeps it, as its first populations ran (logging only: the same trajectory).
   no_ensemble_log = {'repulsion.log_ensemble': False}
-  every = each_epoch | {'repulsion.enabled': True, 'repulsion.anchor_every': quarter}
+  every = {'repulsion.enabled': True, 'repulsion.anchor_every': quarter}
   every |= {'repulsion.snapshot_every': quarter} | no_ensemble_log
-  step = each_epoch | {'optim.schedule.name': 'step', 'optim.schedule.decay_every_epochs': third}
+  step = {'optim.schedule.name': 'step', 'optim.schedule.decay_every_epochs': third}
   # q3 and q4's runs without repulsion keep the same anchors at strength 0 (virtual: no force,
   # the same trajectory), so that their distance to each anchor is logged beside the repulsed.
   out = {
@@ -82,7 +84,8 @@ def questions(variant: str, lr_max: float = 0.0) -> dict:
     'q2': (
       'Several anchors against merged anchors, with and without L2',
       {
-        f'{mode}_{"l2" if l2 else "nol2"}': every
+        f'{mode}_{"l2" if l2 else "nol2"}': at_end
+        | every
         | {'repulsion.strength': 10.0, 'repulsion.mode': mode}
         | ({} if l2 else {'optim.weight_decay': 0.0})
         for mode in ('sum', 'merged')
@@ -92,7 +95,8 @@ def questions(variant: str, lr_max: float = 0.0) -> dict:
     'q3': (
       'Step decay and cosine restarts, with and without repulsion: does distance follow the LR?',
       {
-        f'{name}_{"rep" if rep else "norep"}': sched
+        f'{name}_{"rep" if rep else "norep"}': at_end
+        | sched
         | every
         | {'repulsion.strength': 10.0 if rep else 0.0}
         for name, sched in (
@@ -105,7 +109,8 @@ def questions(variant: str, lr_max: float = 0.0) -> dict:
     'q4': (
       "The thesis' wrong learning rate: restarts at 0.1x / 10x the LR, with and without repulsion",
       {
-        f'lr{scale:g}x_{"rep" if rep else "norep"}': restarts
+        f'lr{scale:g}x_{"rep" if rep else "norep"}': each_epoch
+        | restarts
         | {'optim.learning_rate': lr * scale}
         | every
         | {'repulsion.strength': 10.0 if rep else 0.0}
@@ -116,9 +121,12 @@ def questions(variant: str, lr_max: float = 0.0) -> dict:
     'q5': (
       'Snapshot ensembles against warm-restart snapshot ensembles, by strength',
       {
-        **{f'snapshots_s{s:g}': every | {'repulsion.strength': s} for s in (0.0, 1.0)},
-        'snapshots_s10': every | {'repulsion.strength': 10.0, '@same_as': ('q2', 'sum_l2')},
-        'restart_snapshots': restarts
+        **{f'snapshots_s{s:g}': at_end | every | {'repulsion.strength': s} for s in (0.0, 1.0)},
+        'snapshots_s10': at_end
+        | every
+        | {'repulsion.strength': 10.0, '@same_as': ('q2', 'sum_l2')},
+        'restart_snapshots': at_end
+        | restarts
         | {'repulsion.enabled': True, 'repulsion.strength': 0.0}
         | {'repulsion.snapshot_every': third}
         | no_ensemble_log,
