@@ -66,7 +66,7 @@ def test_every_cifar_question_is_a_valid_run(variant):
           assert config.train.eval_every_epochs == 1, (qid, name)
         if qid in ('q2', 'q3', 'q5') and config.task == 'train':  # Distances, final accuracy.
           assert config.train.eval_every_epochs == config.train.num_epochs, (qid, name)
-        if qid in ('q2', 'q3', 'q4', 'q5') and 'repulsion' in config:  # Read by q5's task.
+        if qid in ('q1', 'q2', 'q3', 'q4', 'q5') and 'repulsion' in config:  # q5's task reads it.
           assert not config.repulsion.log_ensemble, (qid, name)
       if '@same_as' in run:  # Read from another question's run: the same config.
         other_q, other = run['@same_as']

@@ -58,13 +58,13 @@ def questions(variant: str, lr_max: float = 0.0) -> dict:
   # time) and leaves the trajectory unchanged (tests/test_ensemble.py).
   each_epoch = {'train.eval_every_epochs': 1}
   at_end = {'train.eval_every_epochs': epochs}
-  anchored = each_epoch | {'repulsion.enabled': True, 'repulsion.anchor_epochs': (third,)}
-  anchored |= {'repulsion.snapshot_epochs': (third,)}
-  restarts = {'optim.schedule.name': 'cosine_restarts', 'optim.schedule.t0_epochs': third}
-  # q2-q5 do not read the ensemble logged each epoch (a second TTA pass over the test set per
+  # No question reads the ensemble logged each epoch (a second TTA pass over the test set per
   # member, about a fifth of a population's time): q5's ensemble task measures it once, after
-  # training. q1 keeps it, as its first populations ran (logging only: the same trajectory).
+  # training. q1's strength 0 and 10 ran with it (logging only: the same trajectory).
   no_ensemble_log = {'repulsion.log_ensemble': False}
+  anchored = each_epoch | {'repulsion.enabled': True, 'repulsion.anchor_epochs': (third,)}
+  anchored |= {'repulsion.snapshot_epochs': (third,)} | no_ensemble_log
+  restarts = {'optim.schedule.name': 'cosine_restarts', 'optim.schedule.t0_epochs': third}
   every = {'repulsion.enabled': True, 'repulsion.anchor_every': quarter}
   every |= {'repulsion.snapshot_every': quarter} | no_ensemble_log
   step = {'optim.schedule.name': 'step', 'optim.schedule.decay_every_epochs': third}
