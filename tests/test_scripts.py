@@ -216,6 +216,9 @@ def test_q2_measures_how_a_new_anchor_changes_the_distance_to_the_older_ones(tmp
   assert first['mean_before'] == pytest.approx(1.0)
   assert first['mean_after'] == pytest.approx((-0.5 - 0.5 + 0.5) / 3)
   assert first['mean_change'] == pytest.approx((-1.5 - 1.5 - 0.5) / 3)
+  assert first['mean_later'] == pytest.approx((1.0 + 1.0 + 0.5) / 3)  # d(a_j + 2) - d(a_j + 1).
+  assert first['mean_net'] == pytest.approx((1.0 + 0.5 + 1.0) / 3) and first['net_shrunk'] == 0
+  assert rows['sum_l2', 1]['mean_net'] == pytest.approx((4 + 2 + 2) / 3)  # d(8) - d(a_j).
   assert rows['snapshots_s0', 0]['mean_change'] == 0.0 and rows['snapshots_s0', 0]['shrunk'] == 0
   pairs = [(p['old_epoch'], p['new_epoch']) for p in summary['pairs'] if p['run'] == 'sum_l2']
   assert pairs == [(2, 4), (2, 6), (4, 6)] * 2

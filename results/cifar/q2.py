@@ -7,11 +7,14 @@ strength 10, in `sum` or `merged` mode, with the recipe's weight decay or none; 
 older anchor i and every newer anchor j, the distance to i grows by d_i(a_j) - d_i(a_j - 1) in the
 epoch before j is set and by d_i(a_j + 1) - d_i(a_j) in the epoch after: a new anchor that
 shrinks the distance to an old one makes the second negative, and one that slows its growth
-makes their change (after - before) negative.
+makes their change (after - before) negative. The thesis' shrinking is also read over longer
+spans: the epoch after that (`later`, d_i(a_j + 2) - d_i(a_j + 1): a push that relaxes) and from
+j's setting to the end (`net`, d_i(end) - d_i(a_j)).
 
 Reads <runs>/q2/<run>/seed=<N> and <runs>/q5/snapshots_s0/seed=<N> (q1.collect), and writes
-q2_pairs.csv (one row per member and (old, new) pair: the distance before, after and their
-change), q2.csv (one row per member: their means, how many pairs shrank, the final TTA accuracy,
+q2_pairs.csv (one row per member and (old, new) pair: the growth before, after, their change,
+later and net), q2.csv (one row per member: their means, how many pairs shrank in the epoch
+after and net, the final TTA accuracy,
 the distance to the initial weights at the end), q2.json (per run: mean ± std over seeds;
 differences paired by seed: sum against the control and L2 against none, merged against sum) and
 q2.png (the distance to the first and to the second anchor against epoch, every member).
@@ -39,9 +42,9 @@ BASELINES = {  # Each run's comparisons, paired by seed.
   'merged_l2': ('sum_l2', CONTROL),
   'merged_nol2': ('sum_nol2', 'merged_l2'),
 }
-NUMBERS = ('mean_before', 'mean_after', 'mean_change', 'shrunk_share', 'final_test_accuracy')
-NUMBERS += ('init_distance_end',)
-COMPARED = ('mean_change', 'mean_after', 'final_test_accuracy')
+NUMBERS = ('mean_before', 'mean_after', 'mean_change', 'mean_later', 'mean_net', 'shrunk_share')
+NUMBERS += ('final_test_accuracy', 'init_distance_end')
+COMPARED = ('mean_change', 'mean_after', 'mean_later', 'mean_net', 'final_test_accuracy')
 
 
 def anchor_epochs(config: dict) -> tuple[int, ...]:
@@ -58,9 +61,10 @@ def anchor_epochs(config: dict) -> tuple[int, ...]:
 
 
 def pairs(anchors: tuple[int, ...], epochs: dict[int, dict]) -> list[dict]:
-  """Every (older i, newer j) anchor pair: the distance to i's growth before and after j is set."""
+  """Every (older i, newer j) anchor pair: the growth of the distance to i in the epoch before j
+  is set, the epoch after, the one after that (`later`), and from j's setting to the end (`net`)."""
   distance = lambda i, e: epochs.get(e, {}).get(f'anchor/{i}/distance')
-  out = []
+  last, out = max(epochs), []
   for i, a_i in enumerate(anchors):
     for j, a_j in enumerate(anchors[i + 1 :], start=i + 1):
       d = [distance(i, e) for e in (a_j - 1, a_j, a_j + 1)]
@@ -69,6 +73,9 @@ def pairs(anchors: tuple[int, ...], epochs: dict[int, dict]) -> list[dict]:
       before, after = d[1] - d[0], d[2] - d[1]
       out.append(dict(old=i, old_epoch=a_i, new=j, new_epoch=a_j, before=before, after=after))
       out[-1]['change'] = after - before
+      later = distance(i, a_j + 2)
+      out[-1]['later'] = None if later is None else later - d[2]
+      out[-1]['net'] = distance(i, last) - d[1]
   return out
 
 
@@ -77,7 +84,11 @@ def row(name: str, summary: dict, config: dict, records: list[dict]) -> tuple[di
   run, seed = q1.COPY.match(name).groups()
   epochs, anchors = q1.by_epoch(records), anchor_epochs(config)
   mine = pairs(anchors, epochs)
-  mean = lambda k: statistics.mean(p[k] for p in mine) if mine else None
+
+  def mean(key):
+    values = [p[key] for p in mine if p[key] is not None]
+    return statistics.mean(values) if values else None
+
   shrunk = sum(p['after'] < 0 for p in mine)
   member = {
     'run': run,
@@ -91,8 +102,11 @@ def row(name: str, summary: dict, config: dict, records: list[dict]) -> tuple[di
     'mean_before': mean('before'),
     'mean_after': mean('after'),
     'mean_change': mean('change'),
+    'mean_later': mean('later'),
+    'mean_net': mean('net'),
     'shrunk': shrunk,
     'shrunk_share': shrunk / len(mine) if mine else None,
+    'net_shrunk': sum(p['net'] < 0 for p in mine),
     'final_test_accuracy': summary.get('final_test_accuracy'),
     'init_distance_end': epochs[max(epochs)].get('anchor/init_distance'),
   }
