@@ -301,3 +301,27 @@ def test_sweep_vectorize_trains_groups_as_populations_and_skips_finished(tmp_pat
     assert_close_records(records(workdir / point.name), records(alone))
   assert sweep_run.run(config, str(workdir), vectorize=4) == {}
   assert '4 finished, 0 to run' in capsys.readouterr().out
+
+
+def test_a_population_with_a_diverged_member_resumes_to_the_uninterrupted_one(tmp_path, capsys):
+  """The diverged member stays frozen, its record intact; the others go on from their checkpoint;
+  a rerun of the finished population trains nothing and rewrites nothing."""
+  config = population_config({'seed': (0, 1), 'optim.learning_rate': (0.05, 1e6)})
+  full = tmp_path / 'full'
+  statuses = ['done', 'diverged']
+  assert list(tasks.run(config, str(full))['members'].values()) == statuses
+  cut = tmp_path / 'cut'
+  assert tasks.run(config, str(cut), callbacks=[StopAt(27)])['status'] == 'interrupted'
+  assert list(tasks.run(config, str(cut))['members'].values()) == statuses
+  for name in population.member_names(config):
+    assert records(cut / name) == records(full / name)
+    assert json.load(open(cut / name / 'summary.json'))['step'] == (
+      json.load(open(full / name / 'summary.json'))['step']
+    )
+  before = {p: p.read_bytes() for p in cut.rglob('*') if p.is_file() and p.suffix != '.lock'}
+  capsys.readouterr()
+  assert list(tasks.run(config, str(cut))['members'].values()) == statuses
+  assert 'every member finished before: nothing to train' in capsys.readouterr().out
+  for path, data in before.items():
+    if path.name not in ('status.json', 'summary.json') or path.parent != cut:
+      assert path.read_bytes() == data, path  # The population's own status is rewritten.

@@ -18,6 +18,7 @@ import copy
 import dataclasses
 import functools
 import itertools
+import json
 import math
 import os
 import string
@@ -40,6 +41,7 @@ from jaxland.train import loop
 from jaxland.train import state as state_lib
 
 MODES = ('zip', 'product')
+FINAL = ('done', 'diverged')  # A member's statuses that end its training for good.
 SETTINGS = ('mode', 'names', 'member_root', 'member_devices')  # config.population's non-axes.
 # The values a member may change: dotted config keys (schedule knobs: any float of optim.schedule).
 VARYING = (
@@ -305,6 +307,17 @@ class Member:
   message: str = ''
   end_step: int = 0  # The step at which it stopped (diverged, early stopping, interrupted).
   summary: dict = None
+  finished: dict = None  # Its summary.json when an earlier start finished it (frozen, kept as is).
+
+
+def _finished_before(mdir: str) -> dict | None:
+  """A member's summary.json when an earlier start finished it (done, diverged), read before this
+  start marks the member running: a frozen member must resume frozen, with its record intact."""
+  path = os.path.join(mdir, 'summary.json')
+  if workdir_lib.read_status(mdir)['status'] not in FINAL or not os.path.exists(path):
+    return None
+  with open(path) as f:
+    return json.load(f)
 
 
 def train(config, workdir: str, callbacks_for=lambda config: []) -> dict:
@@ -317,8 +330,18 @@ def train(config, workdir: str, callbacks_for=lambda config: []) -> dict:
     mdir = member_dir(config, workdir, name)
     os.makedirs(mdir, exist_ok=True)
     workdir_lib.prepare(mdir, cfg)
-    workdir_lib.write_status(mdir, 'running')
-    people.append(Member(i, name, cfg, mdir, callbacks=list(callbacks_for(cfg))))
+    finished = _finished_before(mdir)
+    people.append(Member(i, name, cfg, mdir, callbacks=list(callbacks_for(cfg)), finished=finished))
+  if all(m.finished for m in people):
+    print('[jaxland] every member finished before: nothing to train', flush=True)
+    return {
+      'status': 'done',
+      'step': max(m.finished['step'] for m in people),
+      'members': {m.name: m.finished['status'] for m in people},
+    }
+  for m in people:
+    if not m.finished:
+      workdir_lib.write_status(m.workdir, 'running')
   try:
     summary = _train(config, workdir, people)
   except BaseException as e:
@@ -328,7 +351,7 @@ def train(config, workdir: str, callbacks_for=lambda config: []) -> dict:
         m.status, m.message = status, f'{type(e).__name__}: {e}'.splitlines()[0]
     raise
   finally:
-    for m in people:
+    for m in [m for m in people if not m.finished]:
       info = {'message': m.message} | ({'step': m.summary['step']} if m.summary else {})
       workdir_lib.write_status(m.workdir, m.status, **info)
       if m.summary is not None:
@@ -550,20 +573,17 @@ def _restore(run, people) -> int:
   template = _slice(run.state, 0)
   states, steps_of = [], {}
   for m in people:
-    final = workdir_lib.read_status(m.workdir)['status'] in ('done', 'diverged')
+    if m.finished:
+      m.status, m.message = m.finished['status'], m.finished.get('message', '')
     if m.manager.latest_step() is None:
       states.append(_slice(run.state, m.index))
-      if not final:
+      if not m.finished:
         raise checkpoints.CheckpointError(f'population member {m.name} has no checkpoint')
-      m.status, m.message = workdir_lib.read_status(m.workdir)['status'], 'finished before'
       continue
     state, meta, step = checkpoints.restore(m.manager, template, m.workdir)
     states.append(state)
     m.meta = meta
-    if final:
-      m.status = workdir_lib.read_status(m.workdir)['status']
-      m.message, m.end_step = meta.get('message', ''), step
-    else:
+    if not m.finished:
       steps_of[m.name] = step
   if len(set(steps_of.values())) > 1:
     raise checkpoints.CheckpointError(
@@ -741,6 +761,9 @@ def _epochs(config, run, people, best_key) -> dict:
   for m in people:
     if m.status == 'running':
       m.status, m.end_step = 'done', step
+    if m.finished:
+      m.summary = m.finished
+      continue
     m.summary = _member_summary(run, m, final) | clocks[m.name].summary()
     print(f'[jaxland] member {m.name} {m.status}: {loop.summary_line(m.summary)}', flush=True)
   interrupted = any(m.status == 'interrupted' for m in people)
