@@ -203,10 +203,21 @@ def test_q2_measures_how_a_new_anchor_changes_the_distance_to_the_older_ones(tmp
   _member(runs / 'q2', 'sum_l2', 1, _anchored(), linear, final=0.72)
   _member(runs / 'q2', 'sum_nol2', 0, _anchored(weight_decay=0.0), linear, final=0.71)
   (runs / 'q2' / 'sum_nol2' / 'seed=1').mkdir()  # Still running: no summary.
+  doubled = _distances(
+    {i: {e: 2.0 * (e - a) for e in range(a, 9)} for i, a in enumerate((2, 4, 6))}
+  )
   for seed in (0, 1):
-    _member(runs / 'q5', 'snapshots_s0', seed, _anchored(strength=0.0), linear, final=0.75)
+    _member(runs / 'q5', 'snapshots_s0', seed, _anchored(strength=0.0), doubled, final=0.75)
+  one_anchor = _distances({0: {2: 0.0, 3: 1.0, 4: 2.0, 5: 3.0, 6: 3.5, 7: 3.5, 8: 4.0}})
+  _member(runs / 'q1', 'strength10', 0, _anchored(), one_anchor)  # sum_l2 seed 0's until 4.
+  copies = tmp_path / 'q1_copies'  # q1's committed copies: seed 1's (runs/q1 lacks it).
+  _member(
+    copies, 'x', 1, _anchored(), _distances({0: {2: 0.0, 3: 1.0} | dict.fromkeys(range(4, 9), 2.0)})
+  )
+  for name, suffix in zip(q2.q1.FILES, q2.q1.SUFFIXES, strict=True):
+    (copies / f'strength10_seed1{suffix}').write_text((copies / 'x' / 'seed=1' / name).read_text())
   out = tmp_path / 'out'
-  q2.collect(str(runs), str(out))
+  q2.collect(str(runs), str(out), str(copies))
   summary = q2.render(str(out))
   rows = {(r['run'], r['seed']): r for r in summary['rows']}
   assert list(rows) == [('sum_l2', 0), ('sum_l2', 1), ('sum_nol2', 0), ('snapshots_s0', 0),
@@ -219,6 +230,11 @@ def test_q2_measures_how_a_new_anchor_changes_the_distance_to_the_older_ones(tmp
   assert first['mean_later'] == pytest.approx((1.0 + 1.0 + 0.5) / 3)  # d(a_j + 2) - d(a_j + 1).
   assert first['mean_net'] == pytest.approx((1.0 + 0.5 + 1.0) / 3) and first['net_shrunk'] == 0
   assert rows['sum_l2', 1]['mean_net'] == pytest.approx((4 + 2 + 2) / 3)  # d(8) - d(a_j).
+  # Against the one-anchor run (seed 1's from q1's copies): d_0 at epochs 5 and 8 minus its; the
+  # control, which differs from it at the second anchor (epoch 4), gets none.
+  versus_one = lambda r: (r['old_vs_one_anchor_next'], r['old_vs_one_anchor_end'])
+  assert versus_one(first) == (-1.5, -1.0) and versus_one(rows['sum_l2', 1]) == (1.0, 4.0)
+  assert versus_one(rows['snapshots_s0', 0]) == (None, None)
   assert rows['snapshots_s0', 0]['mean_change'] == 0.0 and rows['snapshots_s0', 0]['shrunk'] == 0
   pairs = [(p['old_epoch'], p['new_epoch']) for p in summary['pairs'] if p['run'] == 'sum_l2']
   assert pairs == [(2, 4), (2, 6), (4, 6)] * 2
